@@ -1,0 +1,115 @@
+//! Building the application from configuration, separately from running it, so tests can
+//! bind port 0 and talk to a real server.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, redact_url};
+use crate::crypto::Sealer;
+use crate::domain::workflow::{self, Workflows};
+use crate::service::Service;
+use crate::store::Db;
+
+/// A built application: database migrated, workflows loaded, listener bound.
+pub struct App {
+    listener: TcpListener,
+    service: Service,
+    state: crate::web::AppState,
+}
+
+/// Loads the configured workflows, or the built-in presets.
+pub fn load_workflows(config: &Config) -> anyhow::Result<Workflows> {
+    let loaded = match &config.workflows_dir {
+        Some(dir) => workflow::load_dir(dir),
+        None => workflow::load_presets(),
+    };
+    loaded.map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid workflows:\n  {}", lines.join("\n  "))
+    })
+}
+
+/// The key that seals tracking tokens: configured, or kept in `data_dir/secret.key`.
+pub fn load_sealer(config: &Config) -> anyhow::Result<Sealer> {
+    if let Some(key) = &config.secret_key {
+        return Sealer::from_base64(key.expose_secret()).map_err(|e| anyhow::anyhow!("invalid secret_key: {e}"));
+    }
+    let path = config.data_dir.join("secret.key");
+    if !path.exists() {
+        write_new_key(&path)?;
+    }
+    let key = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Sealer::from_base64(&key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn write_new_key(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(Sealer::generate_key().as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new secret key");
+    Ok(())
+}
+
+/// Connects to and migrates the configured database, and builds the service over it.
+pub async fn build_service(config: Config) -> anyhow::Result<Service> {
+    let workflows = load_workflows(&config)?;
+    let sealer = load_sealer(&config)?;
+    let url = config.database_url();
+    let db = Db::connect(&url, config.database_max_connections).await?;
+    db.migrate().await?;
+    tracing::info!(database = %redact_url(&url), workflows = workflows.len(), "database ready");
+    Ok(Service::new(db, workflows, config, sealer))
+}
+
+impl App {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let bind = config.bind;
+        let listener = TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+        Self::with_listener(config, listener).await
+    }
+
+    /// Builds everything around a listener bound by the caller (who then knows the port
+    /// before the configuration is final, e.g. to put it in `base_url`).
+    pub async fn with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let service = build_service(config).await?;
+        let state = crate::web::AppState::new(service.clone())?;
+        Ok(Self { listener, service, state })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The service, for seeding data before serving.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let router = crate::web::router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let listener = tokio::spawn(crate::live::listen_for_changes(self.service.clone(), shutdown.clone()));
+        let served =
+            axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+        shutdown.cancel();
+        let _ = listener.await;
+        self.service.db().close().await;
+        if let Err(e) = served {
+            bail!("server failed: {e}");
+        }
+        Ok(())
+    }
+}

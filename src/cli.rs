@@ -1,0 +1,222 @@
+//! The command line: `serve`, `migrate`, `workflow check`, `token create|list|revoke`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{App, build_service};
+use crate::config::Config;
+use crate::domain::workflow::{self, WorkflowError};
+use crate::service::Scope;
+
+/// kiln — a production tracker for made-to-order workshops.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+struct Cli {
+    /// Configuration file (default: ./kiln.toml when it exists).
+    #[arg(long, global = true, env = "KILN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (API and pages).
+    Serve {
+        /// Load demo workshops and orders into an empty database, and print a token and links.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Work with workflow files.
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkflowCommand {
+    /// Validate workflow files or folders; problems are printed as FILE:LINE:COLUMN: message.
+    Check {
+        /// Files or folders of `*.toml` workflows.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Write the built-in presets into a folder, to start your own.
+    Export {
+        /// Target folder (created if missing; existing files are kept).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token; it is printed once and only its hash is kept.
+    Create {
+        /// Who or what will use it (recorded as the actor of its changes).
+        #[arg(long)]
+        name: String,
+        /// `read` or `write`.
+        #[arg(long, value_parser = ["read", "write"])]
+        scope: String,
+    },
+    /// List tokens (never their secret part).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id, as `token list` shows.
+        id: i64,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = match Config::load(cli.config.as_deref(), &env) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kiln: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.log);
+    let outcome = match cli.command {
+        Command::Serve { demo } => serve(config, demo).await,
+        Command::Migrate => build_service(config).await.map(|s| {
+            println!("migrations applied");
+            drop(s);
+        }),
+        Command::Workflow { command: WorkflowCommand::Check { paths } } => return check_workflows(&paths),
+        Command::Workflow { command: WorkflowCommand::Export { dir } } => export_presets(&dir),
+        Command::Token { command } => token(config, command).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kiln: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let config = app.service().config().clone();
+    if demo {
+        let summary = crate::demo::seed(app.service()).await?;
+        crate::demo::print_banner(&config, app.port(), &summary);
+    } else {
+        tracing::info!(port = app.port(), url = %config.base_url, "kiln is listening");
+    }
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("shutting down");
+            on_signal.cancel();
+        }
+    });
+    app.run(shutdown).await
+}
+
+fn check_workflows(paths: &[PathBuf]) -> ExitCode {
+    let mut errors: Vec<WorkflowError> = Vec::new();
+    for path in paths {
+        let result = if path.is_dir() {
+            workflow::load_dir(path)
+                .map(|wfs| wfs.iter().map(|w| format!("{} ({} stages)", w.key, w.stages.len())).collect::<Vec<_>>())
+        } else {
+            let name = path.display().to_string();
+            match std::fs::read_to_string(path) {
+                Ok(text) => workflow::parse_workflow(&name, &text)
+                    .map(|w| vec![format!("{} ({} stages)", w.key, w.stages.len())]),
+                Err(e) => {
+                    Err(vec![WorkflowError { file: name, line: 1, column: 1, message: format!("cannot read: {e}") }])
+                }
+            }
+        };
+        match result {
+            Ok(found) => println!("{}: ok: {}", path.display(), found.join(", ")),
+            Err(mut errs) => errors.append(&mut errs),
+        }
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn export_presets(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in workflow::PRESETS {
+        let file = std::path::Path::new(name).file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(name));
+        let target = dir.join(file);
+        if target.exists() {
+            println!("kept {}", target.display());
+        } else {
+            std::fs::write(&target, text)?;
+            println!("wrote {}", target.display());
+        }
+    }
+    Ok(())
+}
+
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let service = build_service(config).await?;
+    match command {
+        TokenCommand::Create { name, scope } => {
+            let scope = Scope::parse(&scope).map_err(anyhow::Error::msg)?;
+            let (token, info) = service.create_token(&name, scope).await?;
+            println!("{token}");
+            eprintln!("token {} `{}` ({}) created; it is shown only now", info.id, info.name, info.scope);
+        }
+        TokenCommand::List => {
+            for t in service.list_tokens().await? {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                println!(
+                    "{:>4}  {:<24} {:<5} {}…  {}  {}",
+                    t.id,
+                    t.name,
+                    t.scope,
+                    t.prefix,
+                    t.created().format("%Y-%m-%d %H:%M"),
+                    state
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if service.revoke_token(id).await? {
+                println!("token {id} revoked");
+            } else {
+                anyhow::bail!("no active token with id {id}");
+            }
+        }
+    }
+    service.db().close().await;
+    Ok(())
+}

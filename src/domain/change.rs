@@ -1,0 +1,214 @@
+//! Planning a change to an order: the new order, the events to append and the jobs to
+//! enqueue. Pure; the service writes the plan in one transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value, json};
+
+use super::model::{Actor, Customer, NewEvent, NewJob, Order, jobs};
+use super::order::{Channel, EmailAddress, Language, PhoneNumber, Priority, Status, TimeZone, Visibility};
+use super::transition::{Action, EventKind, Refusal, allowed_actions, decide, priority_action};
+use super::workflow::Workflow;
+
+/// A change requested on an existing order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A stage move, hold, resume or cancel.
+    Act {
+        /// The action.
+        action: Action,
+        /// Refuse unless the order is in this stage.
+        expected_stage: Option<String>,
+        /// Note for the event (customer-visible if the event is).
+        note: Option<String>,
+        /// Note only the shop sees.
+        internal_note: Option<String>,
+        /// Photos attached to the event.
+        photo_ids: Vec<i64>,
+    },
+    /// Field edits.
+    Edit(Edits),
+    /// A note on the timeline.
+    Note {
+        /// The text.
+        body: String,
+        /// Who sees it.
+        visibility: Visibility,
+        /// Whether to send it to the customer too (customer-visible notes only).
+        notify: bool,
+    },
+}
+
+/// Field edits; `None` leaves a field alone, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Edits {
+    /// New priority (entering or leaving `hold` is a hold or resume).
+    pub priority: Option<Priority>,
+    /// Promised date.
+    pub due_date: Option<Option<NaiveDate>>,
+    /// Shop-only notes.
+    pub notes: Option<String>,
+    /// Note shown to the customer.
+    pub customer_note: Option<String>,
+    /// Customer name.
+    pub name: Option<String>,
+    /// Customer email.
+    pub email: Option<Option<EmailAddress>>,
+    /// Customer phone.
+    pub phone: Option<Option<PhoneNumber>>,
+    /// Customer Telegram chat id.
+    pub telegram_chat_id: Option<Option<String>>,
+    /// Preferred channels.
+    pub channels: Option<Vec<Channel>>,
+    /// Customer language.
+    pub language: Option<Language>,
+    /// Customer time zone.
+    pub timezone: Option<Option<TimeZone>>,
+}
+
+/// What a change writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The order after the change (same `version`: the write checks it is still current).
+    pub order: Order,
+    /// Events to append, in order.
+    pub events: Vec<NewEvent>,
+    /// Jobs to enqueue, each about one of `events`.
+    pub jobs: Vec<NewJob>,
+}
+
+impl Plan {
+    fn event(&mut self, event: NewEvent, notify_customer: bool) {
+        let index = self.events.len();
+        self.events.push(event);
+        self.jobs.push(NewJob { kind: jobs::PUBLISH_EVENT, event: index });
+        if notify_customer {
+            self.jobs.push(NewJob { kind: jobs::NOTIFY_CUSTOMER, event: index });
+        }
+    }
+}
+
+fn base_event(kind: EventKind, actor: &Actor, order: &Order) -> NewEvent {
+    NewEvent { data: json!({ "stage": order.state.stage }), ..NewEvent::new(kind, actor) }
+}
+
+/// Plans `change` on `order` under workflow `wf` at time `now`.
+pub fn plan(wf: &Workflow, order: &Order, change: &Change, actor: &Actor, now: DateTime<Utc>) -> Result<Plan, Refusal> {
+    let mut plan = Plan { order: order.clone(), events: Vec::new(), jobs: Vec::new() };
+    plan.order.updated_at = now;
+    match change {
+        Change::Act { action, expected_stage, note, internal_note, photo_ids } => {
+            let decision = decide(wf, &order.state, action, expected_stage.as_deref())?;
+            if decision.to_stage != order.state.stage {
+                plan.order.stage_entered_at = now;
+            }
+            plan.order.state = decision.state;
+            let event = NewEvent {
+                from_stage: Some(decision.from_stage),
+                to_stage: Some(decision.to_stage),
+                note: note.clone(),
+                internal_note: internal_note.clone(),
+                visibility: if decision.customer_visible { Visibility::Customer } else { Visibility::Internal },
+                photo_ids: photo_ids.clone(),
+                data: json!({ "priority": plan.order.state.priority }),
+                ..base_event(decision.kind, actor, order)
+            };
+            plan.event(event, decision.notify_customer);
+        }
+        Change::Edit(edits) => edit(wf, &mut plan, order, edits, actor)?,
+        Change::Note { body, visibility, notify } => {
+            let event = NewEvent {
+                note: Some(body.clone()),
+                visibility: *visibility,
+                ..base_event(EventKind::Noted, actor, order)
+            };
+            plan.event(event, *notify && *visibility == Visibility::Customer);
+        }
+    }
+    Ok(plan)
+}
+
+fn edit(wf: &Workflow, plan: &mut Plan, order: &Order, edits: &Edits, actor: &Actor) -> Result<(), Refusal> {
+    let mut changed = Map::new();
+    if let Some(wanted) = edits.priority.filter(|p| *p != order.state.priority) {
+        if order.state.status != Status::Open {
+            return Err(Refusal::NotAllowed {
+                current: order.state.stage.clone(),
+                reason: format!("the priority of a {} order cannot change", order.state.status),
+                allowed: allowed_actions(wf, &order.state),
+            });
+        }
+        match priority_action(order.state.priority, wanted) {
+            Some(action) => {
+                let decision = decide(wf, &order.state, &action, None)?;
+                plan.order.state = decision.state;
+                let event = NewEvent {
+                    from_stage: Some(decision.from_stage),
+                    to_stage: Some(decision.to_stage),
+                    visibility: Visibility::Customer,
+                    data: json!({ "priority": wanted }),
+                    ..base_event(decision.kind, actor, order)
+                };
+                plan.event(event, decision.notify_customer);
+            }
+            None => {
+                plan.order.state.priority = wanted;
+                changed.insert("priority".into(), json!({ "from": order.state.priority, "to": wanted }));
+            }
+        }
+    }
+    let before = &order.customer;
+    let after: &mut Customer = &mut plan.order.customer;
+    let mut track = |field: &str, from: Value, to: Value| {
+        if from != to {
+            changed.insert(field.into(), json!({ "from": from, "to": to }));
+        }
+    };
+    if let Some(d) = edits.due_date {
+        plan.order.due_date = d;
+        track("due_date", json!(order.due_date), json!(d));
+    }
+    if let Some(n) = &edits.notes {
+        plan.order.notes.clone_from(n);
+        track("notes", json!(order.notes), json!(n));
+    }
+    if let Some(n) = &edits.customer_note {
+        plan.order.customer_note.clone_from(n);
+        track("customer_note", json!(order.customer_note), json!(n));
+    }
+    if let Some(n) = &edits.name {
+        after.name.clone_from(n);
+        track("customer.name", json!(before.name), json!(n));
+    }
+    if let Some(e) = &edits.email {
+        after.email.clone_from(e);
+        track("customer.email", json!(before.email), json!(e));
+    }
+    if let Some(p) = &edits.phone {
+        after.phone.clone_from(p);
+        track("customer.phone", json!(before.phone), json!(p));
+    }
+    if let Some(t) = &edits.telegram_chat_id {
+        after.telegram_chat_id.clone_from(t);
+        track("customer.telegram_chat_id", json!(before.telegram_chat_id), json!(t));
+    }
+    if let Some(c) = &edits.channels {
+        after.channels.clone_from(c);
+        track("customer.channels", json!(before.channels), json!(c));
+    }
+    if let Some(l) = &edits.language {
+        after.language = l.clone();
+        track("customer.language", json!(before.language), json!(l));
+    }
+    if let Some(z) = edits.timezone {
+        after.timezone = z;
+        track("customer.timezone", json!(before.timezone), json!(z));
+    }
+    if !changed.is_empty() {
+        let event = NewEvent { data: json!({ "changed": changed }), ..base_event(EventKind::Updated, actor, order) };
+        plan.event(event, false);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

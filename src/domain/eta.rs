@@ -1,0 +1,224 @@
+//! When an order will be ready: the remaining stages' expected durations, paused while the
+//! order is on hold, shortened for rush orders, and honest when the order runs late.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::order::{Priority, Status};
+use super::workflow::Workflow;
+
+/// A period the order spent on hold; `until` is `None` while it still is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// When the hold started.
+    pub from: DateTime<Utc>,
+    /// When it was released.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// What the ETA needs to know about an order.
+#[derive(Debug, Clone, Copy)]
+pub struct EtaInput<'a> {
+    /// The order's workflow.
+    pub workflow: &'a Workflow,
+    /// Current stage key.
+    pub stage: &'a str,
+    /// Open, completed or cancelled.
+    pub status: Status,
+    /// Current priority (`Hold` pauses the ETA).
+    pub priority: Priority,
+    /// Priority to resume at, for a held order.
+    pub resume_priority: Option<Priority>,
+    /// When the order entered its stage.
+    pub stage_entered_at: DateTime<Utc>,
+    /// Holds since then (earlier ones do not matter).
+    pub holds: &'a [Hold],
+    /// The date promised to the customer, if any.
+    pub due_date: Option<NaiveDate>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// How late an order is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lateness {
+    /// The current stage has taken this much longer than expected.
+    pub behind: Option<Duration>,
+    /// The estimate falls after the promised date.
+    pub past_due: Option<NaiveDate>,
+}
+
+/// The estimate shown to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eta {
+    /// The order reached its final stage.
+    Done,
+    /// The order was cancelled.
+    Cancelled,
+    /// On hold: this much work remains once it is released.
+    Paused {
+        /// Expected work left.
+        remaining: Duration,
+    },
+    /// Expected ready at `at`; never in the past.
+    Expected {
+        /// The estimate.
+        at: DateTime<Utc>,
+        /// Set when the order is running late.
+        late: Option<Lateness>,
+    },
+}
+
+fn scaled(d: Duration, factor: f64) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64() * factor)
+}
+
+/// Time on hold inside `[since, now]`.
+fn held_time(holds: &[Hold], since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    holds
+        .iter()
+        .map(|h| {
+            let from = h.from.max(since);
+            let until = h.until.unwrap_or(now).min(now);
+            (until - from).to_std().unwrap_or_default()
+        })
+        .sum()
+}
+
+/// Computes the ETA. The estimate follows the workflow's linear order (rework loops are
+/// not predicted), and a rush order's durations are scaled by the workflow's rush factor.
+pub fn estimate(input: &EtaInput<'_>) -> Eta {
+    match input.status {
+        Status::Completed => return Eta::Done,
+        Status::Cancelled => return Eta::Cancelled,
+        Status::Open => {}
+    }
+    let wf = input.workflow;
+    let Some(position) = wf.position(input.stage) else {
+        return Eta::Paused { remaining: Duration::ZERO };
+    };
+    let effective = match input.priority {
+        Priority::Hold => input.resume_priority.unwrap_or(Priority::Standard),
+        p => p,
+    };
+    let factor = if effective == Priority::Rush { wf.rush_factor } else { 1.0 };
+    let current = scaled(wf.stages[position].expected.unwrap_or_default(), factor);
+    let later: Duration = wf.stages[position + 1..].iter().filter_map(|s| s.expected).map(|d| scaled(d, factor)).sum();
+
+    let in_stage = (input.now - input.stage_entered_at).to_std().unwrap_or_default();
+    let worked = in_stage.saturating_sub(held_time(input.holds, input.stage_entered_at, input.now));
+    let remaining_current = current.saturating_sub(worked);
+    let behind = worked.saturating_sub(current);
+
+    if input.priority == Priority::Hold {
+        return Eta::Paused { remaining: remaining_current + later };
+    }
+    let remaining = chrono::Duration::from_std(remaining_current + later).unwrap_or(chrono::TimeDelta::MAX);
+    let at = input.now + remaining;
+    let past_due = input.due_date.filter(|due| at.date_naive() > *due);
+    let late = (!behind.is_zero() || past_due.is_some())
+        .then_some(Lateness { behind: (!behind.is_zero()).then_some(behind), past_due });
+    Eta::Expected { at, late }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::workflow::load_presets;
+
+    const DAY: u64 = 86_400;
+
+    fn t(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).single().expect("valid time")
+    }
+
+    fn print() -> Workflow {
+        // spec_review 1d, queued 1d, printing 1d, finishing 12h, ready (final); rush 0.5
+        load_presets().expect("presets").get("print").expect("print").clone()
+    }
+
+    fn input<'a>(wf: &'a Workflow, stage: &'a str, now: DateTime<Utc>, holds: &'a [Hold]) -> EtaInput<'a> {
+        EtaInput {
+            workflow: wf,
+            stage,
+            status: Status::Open,
+            priority: Priority::Standard,
+            resume_priority: None,
+            stage_entered_at: t(1, 0),
+            holds,
+            due_date: None,
+            now,
+        }
+    }
+
+    #[test]
+    fn the_estimate_is_the_rest_of_this_stage_plus_the_stages_after_it() {
+        let wf = print();
+        // Entered `queued` at day 1 00:00; 6 h in, 18 h of it and 1.5 days after it remain.
+        let eta = estimate(&input(&wf, "queued", t(1, 6), &[]));
+        assert_eq!(eta, Eta::Expected { at: t(3, 0) + chrono::Duration::hours(12), late: None });
+    }
+
+    #[test]
+    fn rush_orders_scale_every_remaining_duration() {
+        let wf = print();
+        let mut rush = input(&wf, "spec_review", t(1, 0), &[]);
+        rush.priority = Priority::Rush;
+        let Eta::Expected { at, late: None } = estimate(&rush) else { panic!("expected") };
+        let standard = 3 * DAY + DAY / 2;
+        assert_eq!((at - t(1, 0)).num_seconds() as u64, (standard as f64 * wf.rush_factor) as u64);
+        assert!(wf.rush_factor < 1.0);
+    }
+
+    #[test]
+    fn a_hold_pauses_the_clock_and_resuming_continues_where_it_stopped() {
+        let wf = print();
+        // Held 4 h after entering the stage, still held 2 days later: 20 h + 1.5 d remain.
+        let holds = [Hold { from: t(1, 4), until: None }];
+        let mut held = input(&wf, "queued", t(3, 4), &holds);
+        held.priority = Priority::Hold;
+        held.resume_priority = Some(Priority::Standard);
+        let expected_left = Duration::from_secs(20 * 3600 + DAY + DAY / 2);
+        assert_eq!(estimate(&held), Eta::Paused { remaining: expected_left });
+
+        // Released at day 3 04:00 and asked an hour later: one hour of work has been done.
+        let holds = [Hold { from: t(1, 4), until: Some(t(3, 4)) }];
+        let resumed = estimate(&input(&wf, "queued", t(3, 5), &holds));
+        let Eta::Expected { at, late: None } = resumed else { panic!("on track: the hold does not count as lateness") };
+        assert_eq!(at, t(3, 5) + chrono::Duration::from_std(expected_left - Duration::from_secs(3600)).expect("delta"));
+    }
+
+    #[test]
+    fn a_late_order_says_so_and_never_shows_a_date_in_the_past() {
+        let wf = print();
+        // `printing` takes 1 day; it is now 3 days in.
+        let eta = estimate(&input(&wf, "printing", t(4, 0), &[]));
+        let Eta::Expected { at, late: Some(late) } = eta else { panic!("late") };
+        assert_eq!(late.behind, Some(Duration::from_secs(2 * DAY)));
+        assert!(at >= t(4, 0), "never in the past");
+        assert_eq!(at, t(4, 12), "only the stages after this one remain");
+    }
+
+    #[test]
+    fn an_estimate_after_the_promised_date_is_flagged() {
+        let wf = print();
+        let mut i = input(&wf, "spec_review", t(1, 0), &[]);
+        i.due_date = NaiveDate::from_ymd_opt(2026, 3, 2);
+        let Eta::Expected { late: Some(late), .. } = estimate(&i) else { panic!("late") };
+        assert_eq!(late.past_due, NaiveDate::from_ymd_opt(2026, 3, 2));
+        assert_eq!(late.behind, None);
+    }
+
+    #[test]
+    fn finished_and_cancelled_orders_have_no_estimate() {
+        let wf = print();
+        let mut i = input(&wf, "ready", t(2, 0), &[]);
+        i.status = Status::Completed;
+        assert_eq!(estimate(&i), Eta::Done);
+        i.status = Status::Cancelled;
+        assert_eq!(estimate(&i), Eta::Cancelled);
+    }
+}

@@ -1,0 +1,189 @@
+//! The application's use cases. Every change to an order goes through [`Service::change`]
+//! (or [`Service::create_order`] for new ones): one transaction that writes the order, its
+//! audit events and the outbox jobs they cause.
+
+mod change;
+mod create;
+mod error;
+mod tokens;
+mod track;
+mod tracking;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use change::Applied;
+pub use create::{Created, Idempotency, NewOrder, Rendered};
+pub use error::ServiceError;
+pub use tokens::{Scope, TOKEN_PREFIX, TokenInfo};
+pub use track::TrackSnapshot;
+
+use crate::cache::{TtlCache, ViewCache};
+use crate::config::Config;
+use crate::crypto::Sealer;
+use crate::domain::workflow::Workflows;
+use crate::store::Db;
+
+/// Shared handle to the database, workflows and configuration; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    workflows: Workflows,
+    config: Config,
+    sealer: Sealer,
+    caches: Caches,
+    hub: crate::live::Hub,
+}
+
+/// What reads keep in memory. Every write through the service invalidates what it changed
+/// right after commit; other nodes learn of changes through [`Signal`]s.
+#[derive(Debug)]
+struct Caches {
+    /// Reference to order id (references never change).
+    ids: ViewCache<String, i64>,
+    /// Orders as last written or read, for the optimistic first attempt of a change (a stale
+    /// entry only fails the version guard and falls back to a locked read).
+    states: ViewCache<i64, Arc<crate::domain::model::Order>>,
+    /// The API's JSON view of an order, by order id.
+    order_json: ViewCache<i64, Bytes>,
+    /// Authenticated tokens by hash.
+    tokens: TtlCache<String, TokenInfo>,
+    /// Tracking token hash to order id (checked against the snapshot's active hash).
+    track_ids: ViewCache<String, i64>,
+    /// What tracking pages show, by order id.
+    tracks: ViewCache<i64, Arc<TrackSnapshot>>,
+}
+
+/// A change made elsewhere (another node, or a trigger) that caches must hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// An order, or its tracking link, changed.
+    Order(i64),
+    /// API tokens changed.
+    Tokens,
+    /// Notifications may have been missed: forget everything.
+    Resync,
+}
+
+impl Signal {
+    /// Parses a `kiln_changes` notification payload (`order:<id>:<node>` or
+    /// `tokens:<node>`) into the signal and the name of the node that caused it.
+    pub fn parse(payload: &str) -> Option<(Self, &str)> {
+        let (kind, rest) = payload.split_once(':')?;
+        match kind {
+            "order" => {
+                let (id, node) = rest.split_once(':')?;
+                Some((Signal::Order(id.parse().ok()?), node))
+            }
+            "tokens" => Some((Signal::Tokens, rest)),
+            _ => None,
+        }
+    }
+}
+
+impl Service {
+    /// Builds the service over an open (and migrated) database.
+    pub fn new(db: Db, workflows: Workflows, config: Config, sealer: Sealer) -> Self {
+        let caches = Caches {
+            ids: ViewCache::new(100_000),
+            states: ViewCache::new(100_000),
+            order_json: ViewCache::new(20_000),
+            tokens: TtlCache::new(Duration::from_secs(30), 10_000),
+            track_ids: ViewCache::new(100_000),
+            tracks: ViewCache::new(20_000),
+        };
+        Self { inner: Arc::new(Inner { db, workflows, config, sealer, caches, hub: crate::live::Hub::default() }) }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The workflows.
+    pub fn workflows(&self) -> &Workflows {
+        &self.inner.workflows
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Live watchers of orders.
+    pub fn hub(&self) -> &crate::live::Hub {
+        &self.inner.hub
+    }
+
+    /// The cached API view of orders, by id.
+    pub fn order_json_cache(&self) -> &ViewCache<i64, Bytes> {
+        &self.inner.caches.order_json
+    }
+
+    /// The id of the order with this reference, if any (cached: references never change).
+    pub async fn order_id(&self, reference: &str) -> Result<Option<i64>, ServiceError> {
+        let key = reference.to_owned();
+        let ticket = match self.inner.caches.ids.get(&key) {
+            crate::cache::Lookup::Hit(id) => return Ok(Some(id)),
+            crate::cache::Lookup::Miss(ticket) => ticket,
+        };
+        let id = crate::store::orders::id_for_reference(self.db(), reference).await?;
+        if let Some(id) = id {
+            self.inner.caches.ids.fill(&key, ticket, id);
+        }
+        Ok(id)
+    }
+
+    /// The order as last committed through this node or read, for planning a change
+    /// optimistically; the version guard of the write catches a stale one.
+    async fn latest_order(&self, reference: &str) -> Result<Option<Arc<crate::domain::model::Order>>, ServiceError> {
+        let Some(id) = self.order_id(reference).await? else {
+            return Ok(None);
+        };
+        let states = &self.inner.caches.states;
+        let ticket = match states.get(&id) {
+            crate::cache::Lookup::Hit(order) => return Ok(Some(order)),
+            crate::cache::Lookup::Miss(ticket) => ticket,
+        };
+        let order = crate::store::orders::by_id(self.db(), id).await?.map(Arc::new);
+        if let Some(order) = &order {
+            states.fill(&id, ticket, order.clone());
+        }
+        Ok(order)
+    }
+
+    /// Updates this node's caches after committing a change to `order`.
+    fn committed(&self, order: &crate::domain::model::Order) {
+        self.on_signal(Signal::Order(order.id));
+        let version = order.version;
+        self.inner.caches.states.put(&order.id, Arc::new(order.clone()), |cached| cached.version < version);
+    }
+
+    /// Applies a change signal to the caches.
+    pub fn on_signal(&self, signal: Signal) {
+        let caches = &self.inner.caches;
+        match signal {
+            Signal::Order(id) => {
+                caches.states.invalidate(&id);
+                caches.order_json.invalidate(&id);
+                caches.tracks.invalidate(&id);
+                self.inner.hub.notify(id);
+            }
+            Signal::Tokens => caches.tokens.clear(),
+            Signal::Resync => {
+                caches.states.clear();
+                caches.order_json.clear();
+                caches.tracks.clear();
+                self.inner.hub.notify_all();
+                caches.tokens.clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Creating orders, with optional idempotency keys.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
+
+use super::{Service, ServiceError, change::recorded};
+use crate::crypto::{random_token, token_hash};
+use crate::domain::model::{Actor, Customer, Event, ExternalIds, LineItem, NewEvent, Order, jobs};
+use crate::domain::order::{OrderRef, Priority, Status, Visibility};
+use crate::domain::transition::{EventKind, OrderState};
+use crate::store::{self, events, idempotency, is_unique_violation, orders, outbox, tracking};
+
+/// Random bytes in a tracking token: 160 bits, above the 128 the threat model asks for.
+pub(super) const TRACKING_TOKEN_BYTES: usize = 20;
+
+/// A validated request for a new order.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    /// A reference chosen by the caller; generated when absent.
+    pub reference: Option<OrderRef>,
+    /// Workflow key.
+    pub workflow: String,
+    /// Starting stage; the workflow's first stage when absent (imports start mid-way).
+    pub stage: Option<String>,
+    /// Priority (`hold` creates a paused order).
+    pub priority: Priority,
+    /// The customer.
+    pub customer: Customer,
+    /// What to make.
+    pub items: Vec<LineItem>,
+    /// Promised date.
+    pub due_date: Option<NaiveDate>,
+    /// Shop-only notes.
+    pub notes: String,
+    /// Note shown to the customer.
+    pub customer_note: String,
+    /// Ids in other systems.
+    pub external_ids: ExternalIds,
+    /// Free-form JSON object.
+    pub metadata: Value,
+    /// When the order was placed, for imports; now when absent.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// An idempotency key presented with a create request.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The API token that sent it (keys are scoped per token).
+    pub token_id: i64,
+    /// The key.
+    pub key: String,
+    /// Hash of the canonical request body.
+    pub request_hash: String,
+}
+
+/// A response as the HTTP edge would send it: status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+}
+
+/// The outcome of a create request.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// A new order was created.
+    New {
+        /// The response to send.
+        response: Rendered,
+        /// The order.
+        order: Box<Order>,
+        /// Its `created` event.
+        event: Box<Event>,
+    },
+    /// The idempotency key was seen before with the same body: the first response.
+    Replayed(Rendered),
+}
+
+impl Service {
+    /// Creates an order, its tracking link and `created` event, and enqueues the jobs a new
+    /// order causes, in one transaction. `render` builds the response inside that
+    /// transaction so that an idempotency key and its response are saved with the order.
+    pub async fn create_order(
+        &self,
+        new: NewOrder,
+        actor: &Actor,
+        idem: Option<Idempotency>,
+        render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
+    ) -> Result<Created, ServiceError> {
+        let wf = self.workflows().get(&new.workflow).ok_or_else(|| {
+            ServiceError::invalid(
+                "workflow",
+                format!("unknown workflow `{}` (known: {})", new.workflow, self.workflows().keys().join(", ")),
+            )
+        })?;
+        let stage = match &new.stage {
+            Some(key) => wf.stage(key).ok_or_else(|| {
+                let known: Vec<_> = wf.stages.iter().map(|s| s.key.as_str()).collect();
+                ServiceError::invalid(
+                    "stage",
+                    format!("workflow `{}` has no stage `{key}` (stages: {})", wf.key, known.join(", ")),
+                )
+            })?,
+            None => wf.first_stage(),
+        };
+
+        let mut tx = self.db().begin().await?;
+        if let Some(idem) = &idem
+            && !idempotency::claim(&mut tx, idem.token_id, &idem.key, &idem.request_hash, store::now_ms()).await?
+        {
+            tx.rollback().await?;
+            return self.replay(idem).await;
+        }
+        let reference = match new.reference {
+            Some(r) => r,
+            None => OrderRef::numbered(&self.config().reference_prefix, orders::next_reference_number(&mut tx).await?),
+        };
+        let now = store::from_ms(new.created_at.unwrap_or_else(Utc::now).timestamp_millis());
+        let status = if stage.is_final() { Status::Completed } else { Status::Open };
+        let (priority, resume_priority) = match new.priority {
+            Priority::Hold => (Priority::Hold, Some(Priority::Standard)),
+            p => (p, None),
+        };
+        let mut order = Order {
+            id: 0,
+            reference: reference.clone(),
+            workflow: wf.key.to_string(),
+            state: OrderState { stage: stage.key.to_string(), status, priority, resume_priority },
+            customer: new.customer,
+            due_date: new.due_date,
+            notes: new.notes,
+            customer_note: new.customer_note,
+            external_ids: new.external_ids,
+            metadata: new.metadata,
+            version: 1,
+            stage_entered_at: now,
+            created_at: now,
+            updated_at: now,
+        };
+        order.id = orders::insert(&mut tx, &order).await.map_err(|e| {
+            if is_unique_violation(&e, "reference") {
+                ServiceError::DuplicateReference(reference.to_string())
+            } else {
+                e.into()
+            }
+        })?;
+        orders::insert_items(&mut tx, order.id, &new.items).await?;
+
+        let token = random_token(TRACKING_TOKEN_BYTES);
+        let sealed = self.inner.sealer.seal("tracking", &token).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        tracking::insert(&mut tx, order.id, &token_hash(&token), &sealed, now.timestamp_millis()).await?;
+
+        let event = NewEvent {
+            to_stage: Some(order.state.stage.clone()),
+            visibility: if stage.visible { Visibility::Customer } else { Visibility::Internal },
+            data: json!({ "priority": order.state.priority }),
+            ..NewEvent::new(EventKind::Created, actor)
+        };
+        let event_id = events::insert(&mut tx, order.id, &event, now.timestamp_millis()).await?;
+        let mut job_kinds = vec![jobs::PUBLISH_EVENT, jobs::NOTIFY_STAFF];
+        if stage.notify && stage.visible {
+            job_kinds.push(jobs::NOTIFY_CUSTOMER);
+        }
+        let job_rows: Vec<_> =
+            job_kinds.into_iter().map(|kind| outbox::JobRow { kind, order_id: order.id, event_id }).collect();
+        outbox::enqueue(&mut tx, &job_rows, now.timestamp_millis()).await?;
+
+        let response = render(&order, &new.items, &self.tracking_url_for(&token));
+        if let Some(idem) = &idem {
+            idempotency::save(&mut tx, idem.token_id, &idem.key, response.status, &response.body).await?;
+        }
+        tx.commit().await?;
+        self.committed(&order);
+        let event = recorded(event, event_id, order.id, now);
+        Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
+    }
+
+    async fn replay(&self, idem: &Idempotency) -> Result<Created, ServiceError> {
+        let saved = idempotency::find(self.db(), idem.token_id, &idem.key)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("idempotency key `{}` vanished", idem.key)))?;
+        if !crate::crypto::constant_time_eq(saved.request_hash.as_bytes(), idem.request_hash.as_bytes()) {
+            return Err(ServiceError::IdempotencyMismatch(idem.key.clone()));
+        }
+        let status =
+            u16::try_from(saved.status).map_err(|_| ServiceError::Internal("stored status is invalid".to_owned()))?;
+        Ok(Created::Replayed(Rendered { status, body: saved.body }))
+    }
+}

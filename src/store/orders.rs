@@ -1,0 +1,340 @@
+//! Orders and their line items.
+
+mod list;
+
+use chrono::NaiveDate;
+use sqlx::FromRow;
+
+use super::{Db, Tx, corrupt, from_ms, on_read, on_tx};
+use crate::domain::model::{Customer, LineItem, Order};
+use crate::domain::order::{Channel, EmailAddress, Language, OrderRef, PhoneNumber, Priority, Status, TimeZone};
+use crate::domain::transition::OrderState;
+
+/// Columns of `orders`, in the order [`OrderRow`] reads them.
+pub(super) const ORDER_COLUMNS: &str = "id, reference, workflow, stage, status, priority, resume_priority, \
+    customer_name, customer_email, customer_phone, customer_telegram, customer_channels, customer_language, \
+    customer_timezone, due_date, notes, customer_note, external_ids, metadata, version, stage_entered_at, \
+    created_at, updated_at";
+
+/// A row of `orders` as stored.
+#[derive(Debug, FromRow)]
+pub(super) struct OrderRow {
+    id: i64,
+    reference: String,
+    workflow: String,
+    stage: String,
+    status: String,
+    priority: String,
+    resume_priority: Option<String>,
+    customer_name: String,
+    customer_email: Option<String>,
+    customer_phone: Option<String>,
+    customer_telegram: Option<String>,
+    customer_channels: String,
+    customer_language: String,
+    customer_timezone: Option<String>,
+    due_date: Option<String>,
+    notes: String,
+    customer_note: String,
+    external_ids: String,
+    metadata: String,
+    version: i64,
+    stage_entered_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = sqlx::Error;
+
+    fn try_from(r: OrderRow) -> Result<Self, Self::Error> {
+        let channel_names: Vec<String> =
+            serde_json::from_str(&r.customer_channels).map_err(|e| corrupt("customer_channels", e))?;
+        let channels = channel_names
+            .iter()
+            .map(|c| Channel::parse(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt("customer_channels", e))?;
+        Ok(Order {
+            id: r.id,
+            reference: OrderRef::parse(&r.reference).map_err(|e| corrupt("reference", e))?,
+            workflow: r.workflow,
+            state: OrderState {
+                stage: r.stage,
+                status: Status::parse(&r.status).map_err(|e| corrupt("status", e))?,
+                priority: Priority::parse(&r.priority).map_err(|e| corrupt("priority", e))?,
+                resume_priority: r
+                    .resume_priority
+                    .map(|p| Priority::parse(&p))
+                    .transpose()
+                    .map_err(|e| corrupt("resume_priority", e))?,
+            },
+            customer: Customer {
+                name: r.customer_name,
+                email: r
+                    .customer_email
+                    .map(|e| EmailAddress::parse(&e))
+                    .transpose()
+                    .map_err(|e| corrupt("customer_email", e))?,
+                phone: r
+                    .customer_phone
+                    .map(|p| PhoneNumber::parse(&p))
+                    .transpose()
+                    .map_err(|e| corrupt("customer_phone", e))?,
+                telegram_chat_id: r.customer_telegram,
+                channels,
+                language: Language::parse(&r.customer_language).map_err(|e| corrupt("customer_language", e))?,
+                timezone: r
+                    .customer_timezone
+                    .map(|z| TimeZone::parse(&z))
+                    .transpose()
+                    .map_err(|e| corrupt("customer_timezone", e))?,
+            },
+            due_date: r
+                .due_date
+                .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+                .transpose()
+                .map_err(|e| corrupt("due_date", e))?,
+            notes: r.notes,
+            customer_note: r.customer_note,
+            external_ids: serde_json::from_str(&r.external_ids).map_err(|e| corrupt("external_ids", e))?,
+            metadata: serde_json::from_str(&r.metadata).map_err(|e| corrupt("metadata", e))?,
+            version: r.version,
+            stage_entered_at: from_ms(r.stage_entered_at),
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+/// The order's mutable columns in binding order (`$1`..`$19`), shared by insert and update.
+pub(crate) struct MutableColumns {
+    values: [Option<String>; 17],
+    stage_entered_at: i64,
+    updated_at: i64,
+}
+
+impl MutableColumns {
+    /// The text columns `$1`..`$17`.
+    pub(crate) fn values(&self) -> &[Option<String>; 17] {
+        &self.values
+    }
+
+    /// `$18`.
+    pub(crate) fn stage_entered_at(&self) -> i64 {
+        self.stage_entered_at
+    }
+
+    /// `$19`.
+    pub(crate) fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+
+    pub(crate) fn of(o: &Order) -> Self {
+        let c = &o.customer;
+        let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
+        let search = [
+            Some(o.reference.as_str()),
+            Some(c.name.as_str()),
+            c.email.as_ref().map(|e| e.as_str()),
+            c.phone.as_ref().map(|p| p.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+        Self {
+            values: [
+                Some(o.state.stage.clone()),
+                Some(o.state.status.as_str().to_owned()),
+                Some(o.state.priority.as_str().to_owned()),
+                o.state.resume_priority.map(|p| p.as_str().to_owned()),
+                Some(c.name.clone()),
+                c.email.as_ref().map(|e| e.to_string()),
+                c.phone.as_ref().map(|p| p.to_string()),
+                c.telegram_chat_id.clone(),
+                Some(serde_json::Value::from(channels).to_string()),
+                Some(c.language.to_string()),
+                c.timezone.map(|z| z.as_str().to_owned()),
+                o.due_date.map(|d| d.format("%Y-%m-%d").to_string()),
+                Some(o.notes.clone()),
+                Some(o.customer_note.clone()),
+                Some(serde_json::to_string(&o.external_ids).unwrap_or_else(|_| "{}".to_owned())),
+                Some(o.metadata.to_string()),
+                Some(search),
+            ],
+            stage_entered_at: o.stage_entered_at.timestamp_millis(),
+            updated_at: o.updated_at.timestamp_millis(),
+        }
+    }
+}
+
+/// Binds [`MutableColumns`] as `$1`..`$19`.
+macro_rules! bind_mutable {
+    ($query:expr, $cols:expr) => {{
+        let mut q = $query;
+        for v in $cols.values() {
+            q = q.bind(v.clone());
+        }
+        q.bind($cols.stage_entered_at()).bind($cols.updated_at())
+    }};
+}
+pub(crate) use bind_mutable;
+
+/// The mutable columns, in the order of [`MutableColumns`]: 17 text columns, then 2 times.
+pub(crate) const MUTABLE_COLUMNS: [&str; 19] = [
+    "stage",
+    "status",
+    "priority",
+    "resume_priority",
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "customer_telegram",
+    "customer_channels",
+    "customer_language",
+    "customer_timezone",
+    "due_date",
+    "notes",
+    "customer_note",
+    "external_ids",
+    "metadata",
+    "search_text",
+    "stage_entered_at",
+    "updated_at",
+];
+
+pub(crate) const MUTABLE_SET: &str = "stage = $1, status = $2, priority = $3, resume_priority = $4, customer_name = $5, \
+    customer_email = $6, customer_phone = $7, customer_telegram = $8, customer_channels = $9, \
+    customer_language = $10, customer_timezone = $11, due_date = $12, notes = $13, customer_note = $14, \
+    external_ids = $15, metadata = $16, search_text = $17, stage_entered_at = $18, updated_at = $19";
+
+const INSERT_ORDER: &str = "INSERT INTO orders (stage, status, priority, resume_priority, customer_name, \
+    customer_email, customer_phone, customer_telegram, customer_channels, customer_language, customer_timezone, \
+    due_date, notes, customer_note, external_ids, metadata, search_text, stage_entered_at, updated_at, \
+    reference, workflow, created_at, version) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1) \
+    RETURNING id";
+
+/// Takes the next number for generated references.
+pub async fn next_reference_number(tx: &mut Tx) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "UPDATE counters SET value = value + 1 WHERE name = 'order_reference' RETURNING value";
+    on_tx!(tx, |conn| sqlx::query_scalar(SQL).fetch_one(conn).await)
+}
+
+/// Inserts an order (its `id` and `version` are ignored) and returns the new id.
+pub async fn insert(tx: &mut Tx, order: &Order) -> Result<i64, sqlx::Error> {
+    let cols = MutableColumns::of(order);
+    on_tx!(tx, |conn| {
+        bind_mutable!(sqlx::query_scalar(INSERT_ORDER), cols)
+            .bind(order.reference.as_str())
+            .bind(&order.workflow)
+            .bind(order.created_at.timestamp_millis())
+            .fetch_one(conn)
+            .await
+    })
+}
+
+/// Inserts the line items of a new order.
+pub async fn insert_items(tx: &mut Tx, order_id: i64, items: &[LineItem]) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO order_items (order_id, position, description, variant, quantity, material, metadata) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    for (position, item) in (0_i64..).zip(items) {
+        on_tx!(tx, |conn| {
+            sqlx::query(SQL)
+                .bind(order_id)
+                .bind(position)
+                .bind(&item.description)
+                .bind(&item.variant)
+                .bind(i64::from(item.quantity))
+                .bind(&item.material)
+                .bind(item.metadata.to_string())
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes an order's mutable columns if its version is still `order.version`; `false`
+/// means someone else changed it first.
+pub async fn update_if_version(tx: &mut Tx, order: &Order) -> Result<bool, sqlx::Error> {
+    let sql = format!("UPDATE orders SET {MUTABLE_SET}, version = version + 1 WHERE id = $20 AND version = $21");
+    let cols = MutableColumns::of(order);
+    let done = on_tx!(tx, |conn| {
+        bind_mutable!(sqlx::query(sqlx::AssertSqlSafe(sql)), cols)
+            .bind(order.id)
+            .bind(order.version)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+/// Finds an order by reference.
+pub async fn by_reference(db: &Db, reference: &str) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1");
+    let row: Option<OrderRow> =
+        on_read!(db, |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(reference).fetch_optional(conn).await)?;
+    row.map(Order::try_from).transpose()
+}
+
+/// Finds an order by reference inside a write transaction, locking its row until commit
+/// (SQLite's `BEGIN IMMEDIATE` already holds the only write lock; PostgreSQL needs
+/// `FOR UPDATE`).
+pub async fn by_reference_for_update(tx: &mut Tx, reference: &str) -> Result<Option<Order>, sqlx::Error> {
+    let lock = match tx {
+        Tx::Sqlite(_) => "",
+        Tx::Postgres(_) => " FOR UPDATE",
+    };
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = $1{lock}");
+    let row: Option<OrderRow> =
+        on_tx!(tx, |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(reference).fetch_optional(conn).await)?;
+    row.map(Order::try_from).transpose()
+}
+
+/// The id of the order with this reference.
+pub async fn id_for_reference(db: &Db, reference: &str) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "SELECT id FROM orders WHERE reference = $1";
+    on_read!(db, |conn| sqlx::query_scalar(SQL).bind(reference).fetch_optional(conn).await)
+}
+
+/// Finds an order by id.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+    let row: Option<OrderRow> =
+        on_read!(db, |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await)?;
+    row.map(Order::try_from).transpose()
+}
+
+#[derive(FromRow)]
+struct ItemRow {
+    description: String,
+    variant: Option<String>,
+    quantity: i64,
+    material: Option<String>,
+    metadata: String,
+}
+
+/// The line items of an order, in the order they were given.
+pub async fn items(db: &Db, order_id: i64) -> Result<Vec<LineItem>, sqlx::Error> {
+    const SQL: &str = "SELECT description, variant, quantity, material, metadata FROM order_items \
+        WHERE order_id = $1 ORDER BY position";
+    let rows: Vec<ItemRow> = on_read!(db, |conn| sqlx::query_as(SQL).bind(order_id).fetch_all(conn).await)?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(LineItem {
+                description: r.description,
+                variant: r.variant,
+                quantity: u32::try_from(r.quantity).map_err(|e| corrupt("quantity", e))?,
+                material: r.material,
+                metadata: serde_json::from_str(&r.metadata).map_err(|e| corrupt("item metadata", e))?,
+            })
+        })
+        .collect()
+}
+
+pub use list::{ListFilter, list};

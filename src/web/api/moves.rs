@@ -1,0 +1,238 @@
+//! Stage moves, hold, resume and cancel — one order at a time or in bulk.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::orders::{EventOut, OrderOut, order_out};
+use crate::domain::change::Change;
+use crate::domain::order::Priority;
+use crate::domain::transition::{Action, ActionKind};
+use crate::service::Service;
+use crate::web::AppState;
+use crate::web::error::{ApiError, Problem, Result};
+use crate::web::extract::{ApiJson, Writer};
+use crate::web::validate::Check;
+
+const MAX_BULK: usize = 500;
+const MAX_NOTE: usize = 10_000;
+
+/// Routes for moves.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(move_order)).routes(routes!(bulk_move))
+}
+
+/// A move: `{"to": "quality_check"}`, or an action: `{"action": "hold"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveIn {
+    /// `move` (default), `hold`, `resume` or `cancel`.
+    #[schema(example = "move")]
+    pub action: Option<String>,
+    /// Target stage, for `move`.
+    #[schema(example = "quality_check")]
+    pub to: Option<String>,
+    /// Refuse with 409 unless the order is still in this stage.
+    #[schema(example = "fabrication")]
+    pub expected_stage: Option<String>,
+    /// Note for the event; the customer sees it when the event is customer-visible.
+    pub note: Option<String>,
+    /// Note only the shop sees.
+    pub internal_note: Option<String>,
+    /// For `resume`: the priority to resume at (default: the one before the hold).
+    pub priority: Option<String>,
+}
+
+/// The order after a move, and the events it appended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MoveOut {
+    /// The order as it is now.
+    pub order: OrderOut,
+    /// Events appended by the move.
+    pub events: Vec<EventOut>,
+}
+
+/// One move in a bulk request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkMoveItem {
+    /// The order.
+    pub reference: String,
+    /// `move` (default), `hold`, `resume` or `cancel`.
+    pub action: Option<String>,
+    /// Target stage, for `move`.
+    pub to: Option<String>,
+    /// Refuse unless the order is still in this stage.
+    pub expected_stage: Option<String>,
+    /// Note for the event.
+    pub note: Option<String>,
+    /// Note only the shop sees.
+    pub internal_note: Option<String>,
+    /// For `resume`: the priority to resume at.
+    pub priority: Option<String>,
+}
+
+/// Several moves; each is applied (or refused) on its own.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkMoveIn {
+    /// 1-500 moves.
+    pub moves: Vec<BulkMoveItem>,
+}
+
+/// What happened to one move of a bulk request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    /// The order.
+    pub reference: String,
+    /// `moved` or `refused`.
+    pub outcome: String,
+    /// The HTTP status this move would have had on its own.
+    pub status: u16,
+    /// The order's stage afterwards, when moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+/// The outcome of a bulk move.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkMoveOut {
+    /// How many moves were applied.
+    pub moved: usize,
+    /// How many were refused.
+    pub refused: usize,
+    /// One result per requested move, in request order.
+    pub results: Vec<BulkResult>,
+}
+
+impl MoveIn {
+    /// Parses the request into a change, naming any invalid field.
+    pub fn parse(self) -> Result<Change> {
+        let mut check = Check::default();
+        let kind = match self.action.as_deref() {
+            None => Some(ActionKind::Move),
+            Some(a) => check.parse("action", ActionKind::parse(a)),
+        };
+        let priority = self.priority.as_deref().and_then(|p| check.parse("priority", Priority::parse(p)));
+        if self.priority.is_some() && kind != Some(ActionKind::Resume) {
+            check.fail("priority", "only `resume` takes a priority");
+        }
+        let action = match kind {
+            Some(ActionKind::Move) => match self.to.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                Some(to) => Some(Action::Move { to: to.to_owned() }),
+                None => {
+                    check.fail("to", "a move needs the target stage in `to`");
+                    None
+                }
+            },
+            Some(other) => {
+                if self.to.is_some() {
+                    check.fail("to", format!("`{other}` does not take a target stage"));
+                }
+                Some(match other {
+                    ActionKind::Hold => Action::Hold,
+                    ActionKind::Resume => Action::Resume { priority },
+                    _ => Action::Cancel,
+                })
+            }
+            None => None,
+        };
+        let note = check.optional_text("note", self.note.as_deref(), MAX_NOTE);
+        let internal_note = check.optional_text("internal_note", self.internal_note.as_deref(), MAX_NOTE);
+        check.finish()?;
+        let action = action.ok_or_else(|| ApiError::invalid("action", "no action"))?;
+        Ok(Change::Act { action, expected_stage: self.expected_stage, note, internal_note, photo_ids: Vec::new() })
+    }
+}
+
+/// Move an order to another stage, or hold, resume or cancel it.
+///
+/// Only moves the order's workflow allows are accepted; a refused move answers 409 with the
+/// current stage and the moves allowed from it. Send `expected_stage` to make sure nobody
+/// moved the order since you looked at it.
+#[utoipa::path(
+    post, path = "/orders/{reference}/moves", tag = "moves",
+    params(("reference" = String, Path, description = "Order reference")),
+    request_body = MoveIn,
+    responses(
+        (status = 200, description = "Moved", body = MoveOut),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: not allowed, or stale `expected_stage`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write"]))
+)]
+async fn move_order(
+    State(service): State<Service>,
+    writer: Writer,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<MoveIn>,
+) -> Result<Json<MoveOut>> {
+    let change = body.parse()?;
+    let applied = service.change(&reference, &change, &writer.actor()).await?;
+    Ok(Json(MoveOut {
+        order: order_out(&service, &applied.order).await?,
+        events: applied.events.iter().map(EventOut::from).collect(),
+    }))
+}
+
+/// Apply several moves; each one succeeds or fails on its own and is reported separately.
+#[utoipa::path(
+    post, path = "/bulk-moves", tag = "moves",
+    request_body = BulkMoveIn,
+    responses(
+        (status = 200, description = "One result per move", body = BulkMoveOut),
+        (status = 422, description = "The request itself is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write"]))
+)]
+async fn bulk_move(
+    State(service): State<Service>,
+    writer: Writer,
+    ApiJson(body): ApiJson<BulkMoveIn>,
+) -> Result<Json<BulkMoveOut>> {
+    if body.moves.is_empty() || body.moves.len() > MAX_BULK {
+        return Err(ApiError::invalid("moves", format!("send 1 to {MAX_BULK} moves")));
+    }
+    let actor = writer.actor();
+    let mut results = Vec::with_capacity(body.moves.len());
+    for item in body.moves {
+        let reference = item.reference.clone();
+        let single = MoveIn {
+            action: item.action,
+            to: item.to,
+            expected_stage: item.expected_stage,
+            note: item.note,
+            internal_note: item.internal_note,
+            priority: item.priority,
+        };
+        let outcome = match single.parse() {
+            Ok(change) => service.change(&reference, &change, &actor).await.map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(applied) => BulkResult {
+                reference,
+                outcome: "moved".to_owned(),
+                status: 200,
+                stage: Some(applied.order.state.stage),
+                problem: None,
+            },
+            Err(e) => BulkResult {
+                reference,
+                outcome: "refused".to_owned(),
+                status: e.status().as_u16(),
+                stage: None,
+                problem: Some(e.problem().clone()),
+            },
+        });
+    }
+    let moved = results.iter().filter(|r| r.outcome == "moved").count();
+    Ok(Json(BulkMoveOut { moved, refused: results.len() - moved, results }))
+}

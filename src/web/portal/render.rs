@@ -1,0 +1,247 @@
+//! Rendering tracking pages: templates compiled once, a strict CSP built from the hashes of
+//! the inline CSS and script, and each (order, language) rendering cached until the order
+//! changes (or the minute turns, for the countdown of browsers without JavaScript).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use minijinja::{Environment, Value, context};
+use sha2::{Digest, Sha256};
+
+use super::view::{self, ShopView, TrackView};
+use crate::config::ShopConfig;
+use crate::domain::workflow::Workflows;
+use crate::i18n::{Bundle, Catalog};
+use crate::service::TrackSnapshot;
+
+const PAGE: &str = include_str!("../../../templates/portal/page.html");
+const LIVE: &str = include_str!("../../../templates/portal/live.html");
+const MESSAGE: &str = include_str!("../../../templates/portal/message.html");
+const CSS: &str = include_str!("../../../assets/track.css");
+const JS: &str = include_str!("../../../assets/track.js");
+
+/// Renderings kept before the cache is emptied.
+const CACHE_LIMIT: usize = 20_000;
+
+/// One order rendered in one language.
+#[derive(Debug)]
+pub struct Rendered {
+    snapshot: Arc<TrackSnapshot>,
+    minute: i64,
+    /// The whole page.
+    pub page: Bytes,
+    /// The server-sent event carrying the live part of the page.
+    pub frame: Bytes,
+    /// The JSON twin.
+    pub json: Bytes,
+    /// Id of the newest event shown.
+    pub last_event_id: i64,
+}
+
+/// Renders tracking pages and the messages shown instead of them.
+pub struct Renderer {
+    env: Environment<'static>,
+    css: String,
+    csp: HeaderValue,
+    catalog: Catalog,
+    shop: ShopView,
+    default_tz: Tz,
+    default_language: String,
+    cache: Mutex<HashMap<(i64, String), Arc<Rendered>>>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").field("shop", &self.shop).finish_non_exhaustive()
+    }
+}
+
+/// Black or white text on `hex`, whichever contrasts more (WCAG relative luminance).
+pub fn text_on(hex: &str) -> &'static str {
+    let channel = |i: usize| {
+        let v = f64::from(u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0)) / 255.0;
+        if v <= 0.03928 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+    };
+    let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+    let with_white = 1.05 / (luminance + 0.05);
+    let with_black = (luminance + 0.05) / 0.05;
+    if with_white >= with_black { "#ffffff" } else { "#1d1b19" }
+}
+
+fn hash_source(source: &str) -> String {
+    format!("'sha256-{}'", STANDARD.encode(Sha256::digest(source.as_bytes())))
+}
+
+/// Escapes nothing: for HTML kiln rendered itself (the live fragment inside the page).
+fn trusted(html: String) -> Value {
+    Value::from_safe_string(html)
+}
+
+impl Renderer {
+    /// Compiles the templates for this shop; a template error is reported at start-up.
+    pub fn new(shop: &ShopConfig) -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_syntax(minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build()?);
+        env.add_template("page.html", PAGE)?;
+        env.add_template("live.html", LIVE)?;
+        env.add_template("message.html", MESSAGE)?;
+        let css = format!(
+            ":root{{--brand:{};--on-brand:{};--accent:{};--on-accent:{}}}\n{CSS}",
+            shop.color,
+            text_on(&shop.color),
+            shop.accent,
+            text_on(&shop.accent)
+        );
+        let csp = format!(
+            "default-src 'none'; img-src 'self'; style-src {}; script-src {}; connect-src 'self'; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            hash_source(&css),
+            hash_source(JS)
+        );
+        Ok(Self {
+            env,
+            css,
+            csp: HeaderValue::from_str(&csp)?,
+            catalog: Catalog::load()?,
+            shop: ShopView::new(shop),
+            default_tz: crate::domain::order::TimeZone::parse(&shop.timezone).map_err(anyhow::Error::msg)?.0,
+            default_language: shop.language.clone(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Content-Security-Policy of every page this renders.
+    pub fn csp(&self) -> HeaderValue {
+        self.csp.clone()
+    }
+
+    fn bundle(&self, wanted: Option<&str>, customer: &str) -> Arc<Bundle> {
+        self.catalog.pick(wanted.into_iter().chain([customer, self.default_language.as_str()]))
+    }
+
+    /// The language a customer's page is shown in.
+    pub fn language_of(&self, snapshot: &TrackSnapshot, wanted: Option<&str>) -> String {
+        self.bundle(wanted, snapshot.order.customer.language.as_str()).language().to_owned()
+    }
+
+    /// Renders (or reuses) an order's page, live event and JSON twin in a language.
+    pub fn render(
+        &self,
+        snapshot: &Arc<TrackSnapshot>,
+        workflows: &Workflows,
+        wanted_language: Option<&str>,
+        events_url: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Arc<Rendered>> {
+        let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
+        let key = (snapshot.order.id, bundle.language().to_owned());
+        let minute = now.timestamp() / 60;
+        {
+            let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(r) = cache.get(&key).filter(|r| Arc::ptr_eq(&r.snapshot, snapshot) && r.minute == minute) {
+                return Ok(r.clone());
+            }
+        }
+        let wf = workflows
+            .get(&snapshot.order.workflow)
+            .ok_or_else(|| anyhow::anyhow!("workflow `{}` is not loaded", snapshot.order.workflow))?;
+        let tz = snapshot.order.customer.timezone.map_or(self.default_tz, |z| z.0);
+        let view = view::build(snapshot, wf, &self.shop, &bundle, tz, now);
+        let rendered = Arc::new(self.render_view(snapshot.clone(), &view, &bundle, events_url, minute)?);
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, rendered.clone());
+        Ok(rendered)
+    }
+
+    fn render_view(
+        &self,
+        snapshot: Arc<TrackSnapshot>,
+        view: &TrackView,
+        t: &Bundle,
+        events_url: &str,
+        minute: i64,
+    ) -> anyhow::Result<Rendered> {
+        let strings = t.section("track");
+        let shop = view.shop.name.as_str();
+        let note_title = t.fill("track.note", &[("shop", shop)]);
+        let view_value = Value::from(minijinja::value::Serde(view));
+        let strings = Value::from(minijinja::value::Serde(&strings));
+        let live = self
+            .env
+            .get_template("live.html")?
+            .render(context! { view => view_value.clone(), t => strings.clone(), note_title })?;
+        let page = self.env.get_template("page.html")?.render(context! {
+            view => view_value,
+            t => strings,
+            title => t.fill("track.title", &[("reference", &view.reference), ("shop", shop)]),
+            heading => t.fill("track.heading", &[("reference", &view.reference)]),
+            contact => t.fill("track.contact", &[("shop", shop)]),
+            live => trusted(live.clone()),
+            events_url,
+            css => trusted(self.css.clone()),
+            js => trusted(JS.to_owned()),
+        })?;
+        let mut frame = format!("id: {}\nevent: update\n", view.last_event_id);
+        for line in live.lines() {
+            frame.push_str("data: ");
+            frame.push_str(line);
+            frame.push('\n');
+        }
+        frame.push('\n');
+        Ok(Rendered {
+            snapshot,
+            minute,
+            page: Bytes::from(page),
+            frame: Bytes::from(frame),
+            json: Bytes::from(serde_json::to_vec(view)?),
+            last_event_id: view.last_event_id,
+        })
+    }
+
+    /// A page with a title and one sentence, in the shop's language (404s, 429s).
+    pub fn message(&self, title_key: &str, text_key: &str) -> anyhow::Result<Bytes> {
+        let t = self.catalog.pick([self.default_language.as_str()]);
+        let html = self.env.get_template("message.html")?.render(context! {
+            language => t.language(),
+            shop => self.shop.name.as_str(),
+            title => t.t(title_key),
+            text => t.t(text_key),
+            css => trusted(self.css.clone()),
+        })?;
+        Ok(Bytes::from(html))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_colour_contrasts_with_the_brand_colour() {
+        assert_eq!(text_on("#7a3b1d"), "#ffffff");
+        assert_eq!(text_on("#ffd54f"), "#1d1b19");
+        assert_eq!(text_on("#000000"), "#ffffff");
+        assert_eq!(text_on("#ffffff"), "#1d1b19");
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_css_and_script() {
+        let renderer = Renderer::new(&ShopConfig::default()).expect("templates compile");
+        let csp = renderer.csp().to_str().expect("ascii").to_owned();
+        assert!(csp.contains(&hash_source(&renderer.css)));
+        assert!(csp.contains(&hash_source(JS)));
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.starts_with("default-src 'none'"));
+    }
+}

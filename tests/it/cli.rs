@@ -1,0 +1,86 @@
+//! The `kiln` binary's admin commands.
+
+use std::process::Command;
+
+fn kiln() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.env_remove("KILN_DATABASE_URL").env_remove("KILN_CONFIG").env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn workflow_check_names_the_file_line_and_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bakery.toml");
+    std::fs::write(
+        &bad,
+        "name = \"Bakery\"\n\n[[stages]]\nkey = \"dough\"\nlabel = \"Dough\"\nduration = \"1h\"\nmoves = [\"ovn\"]\n\n[[stages]]\nkey = \"baked\"\nlabel = \"Baked\"\n",
+    )
+    .expect("write");
+    let out = kiln().args(["workflow", "check"]).arg(&bad).output().expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected =
+        format!("{}:7:10: unknown stage `ovn` in a move from `dough` (known stages: dough, baked)", bad.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let out = kiln().args(["workflow", "check", "workflows"]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stone (8 stages)") && stdout.contains("jewelry (5 stages)"), "{stdout}");
+}
+
+#[test]
+fn a_server_with_an_invalid_workflow_refuses_to_start_and_says_where() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flows = dir.path().join("flows");
+    std::fs::create_dir(&flows).expect("mkdir");
+    std::fs::write(
+        flows.join("x.toml"),
+        "name = \"X\"\n[[stages]]\nkey = \"a\"\nlabel = \"A\"\nduration = \"1d\"\nmoves = [\"a\"]\n",
+    )
+    .expect("write");
+    let out = kiln()
+        .arg("serve")
+        .env("KILN_WORKFLOWS_DIR", &flows)
+        .env("KILN_DATA_DIR", dir.path().join("data"))
+        .env("KILN_BIND", "127.0.0.1:0")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("x.toml:6:10: stage `a` cannot move to itself"), "{stderr}");
+}
+
+#[test]
+fn a_bad_config_file_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("kiln.toml");
+    std::fs::write(&config, "bind = \"127.0.0.1:0\"\nmax_body_bytes = \"lots\"\n").expect("write");
+    let out = kiln().arg("--config").arg(&config).arg("migrate").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:2:18: invalid type", config.display())), "{stderr}");
+}
+
+#[test]
+fn tokens_are_printed_once_and_stored_hashed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| kiln().args(args).env("KILN_DATA_DIR", dir.path()).output().expect("runs");
+    let out = run(&["token", "create", "--name", "zapier", "--scope", "read"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("kiln_") && token.len() > 40, "{token}");
+
+    let out = run(&["token", "list"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("zapier") && listing.contains("read") && listing.contains("active"), "{listing}");
+    assert!(!listing.contains(&token), "the secret is never shown again");
+    let db = std::fs::read(dir.path().join("kiln.db")).expect("database file");
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()), "the token is not in the database");
+
+    assert!(run(&["token", "revoke", "1"]).status.success());
+    assert!(String::from_utf8_lossy(&run(&["token", "list"]).stdout).contains("revoked"));
+    let out = run(&["token", "create", "--name", "x", "--scope", "admin"]);
+    assert!(!out.status.success());
+}

@@ -1,0 +1,284 @@
+//! `spawn_app()`: a real kiln server on a free port, on its own database — a temporary
+//! SQLite file, or a fresh schema of the PostgreSQL database named by
+//! `KILN_TEST_DATABASE_URL` — with read and write API tokens.
+
+use std::collections::BTreeMap;
+
+use kiln::app::App;
+use kiln::config::Config;
+use kiln::service::{Scope, Service};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// A running test server.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// A write-scope token.
+    pub write_token: String,
+    /// A read-scope token.
+    pub read_token: String,
+    /// The service behind the server, for direct checks.
+    pub service: Service,
+    /// The database URL the server uses.
+    pub db_url: String,
+    /// The key sealing tracking tokens (shared by every node of one database).
+    pub secret_key: String,
+    _data_dir: TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Whether the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("KILN_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// A second server on the same database as `first`, as another node behind a load balancer.
+pub async fn spawn_second_node(first: &TestApp) -> TestApp {
+    let (url, key) = (first.db_url.clone(), first.secret_key.clone());
+    spawn_app_with(move |c| {
+        c.database_url = Some(url.into());
+        c.secret_key = Some(key.into());
+    })
+    .await
+}
+
+/// A database URL private to one test.
+pub async fn test_database_url(data_dir: &std::path::Path) -> String {
+    match std::env::var("KILN_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let schema = format!("t_{}", kiln::crypto::random_token(9).to_lowercase().replace(['-', '_'], "x"));
+            let mut admin = sqlx::PgConnection::connect(&base).await.expect("KILN_TEST_DATABASE_URL is reachable");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut admin)
+                .await
+                .expect("create test schema");
+            admin.close().await.ok();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        }
+        _ => format!("sqlite://{}", data_dir.join("kiln.db").display()),
+    }
+}
+
+/// A configuration for a test server on a free port.
+pub async fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::load(None, &BTreeMap::new()).expect("default config");
+    config.bind = "127.0.0.1:0".parse().expect("address");
+    config.data_dir = data_dir.to_path_buf();
+    config.database_url = Some(test_database_url(data_dir).await.into());
+    config.database_max_connections = 8;
+    config.log = "warn".to_owned();
+    config
+}
+
+/// Starts a server with the default test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `adjust` has changed the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let mut config = test_config(data_dir.path()).await;
+    config.base_url = base.parse().expect("base url");
+    config.secret_key = Some(kiln::crypto::Sealer::generate_key().into());
+    adjust(&mut config);
+    let db_url = config.database_url();
+    let secret_key =
+        config.secret_key.as_ref().map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned()).unwrap_or_default();
+    let app = App::with_listener(config, listener).await.expect("app builds");
+    let service = app.service().clone();
+    let (write_token, _) = service.create_token("test-writer", Scope::Write).await.expect("token");
+    let (read_token, _) = service.create_token("test-reader", Scope::Read).await.expect("token");
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move { app.run(stop).await });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        write_token,
+        read_token,
+        service,
+        db_url,
+        secret_key,
+        _data_dir: data_dir,
+        shutdown,
+    }
+}
+
+/// A valid order body for `workflow`.
+pub fn order_body(workflow: &str) -> Value {
+    json!({
+        "workflow": workflow,
+        "customer": { "name": "Ana Ribeiro", "email": "ana@example.com", "language": "it", "timezone": "Europe/Rome" },
+        "items": [{ "description": "Kitchen countertop", "variant": "320 x 65 cm", "quantity": 1, "material": "Calacatta" }],
+        "due_date": "2027-03-01",
+    })
+}
+
+impl TestApp {
+    /// Absolute URL of an API path such as `/orders`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// GET with the read token.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.api(path)).bearer_auth(&self.read_token).send().await.expect("request")
+    }
+
+    /// POST JSON with the write token.
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.api(path)).bearer_auth(&self.write_token).json(body).send().await.expect("request")
+    }
+
+    /// PATCH JSON with the write token.
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.client.patch(self.api(path)).bearer_auth(&self.write_token).json(body).send().await.expect("request")
+    }
+
+    /// Creates an order and returns its body.
+    pub async fn create_order(&self, workflow: &str) -> Value {
+        let res = self.post("/orders", &order_body(workflow)).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create order");
+        res.json().await.expect("json")
+    }
+
+    /// Creates an order and returns its reference.
+    pub async fn new_order(&self, workflow: &str) -> String {
+        self.create_order(workflow).await["reference"].as_str().expect("reference").to_owned()
+    }
+
+    /// Moves an order; returns the response.
+    pub async fn move_to(&self, reference: &str, to: &str) -> Response {
+        self.post(&format!("/orders/{reference}/moves"), &json!({ "to": to })).await
+    }
+
+    /// The order's events.
+    pub async fn events(&self, reference: &str) -> Vec<Value> {
+        let res = self.get(&format!("/orders/{reference}/events")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.expect("json");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The order's body.
+    pub async fn order(&self, reference: &str) -> Value {
+        let res = self.get(&format!("/orders/{reference}")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("json")
+    }
+
+    /// Runs one SQL statement on the app's database through a separate connection.
+    pub async fn sql(&self, statement: &str) {
+        if self.db_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.expect("connect sqlite");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut conn).await.expect("sql runs");
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("connect postgres");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut conn).await.expect("sql runs");
+        }
+    }
+
+    /// Counts rows with one SQL query on the app's database.
+    pub async fn count(&self, query: &str) -> i64 {
+        if self.db_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.expect("connect sqlite");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("connect postgres");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
+        }
+    }
+}
+
+/// Reads a problem-details body, checking its content type.
+pub async fn problem(res: Response) -> Value {
+    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert_eq!(ct, "application/problem+json", "errors are problem details");
+    res.json().await.expect("problem json")
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SseEvent {
+    /// `id:` field.
+    pub id: Option<String>,
+    /// `event:` field.
+    pub event: Option<String>,
+    /// `data:` lines joined with newlines.
+    pub data: String,
+}
+
+/// A live stream read the way a browser's EventSource reads it.
+pub struct SseClient {
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseClient {
+    /// Opens `url`, optionally resuming after `last_event_id`; returns the status, the
+    /// headers and, for a 200, the stream.
+    pub async fn connect(
+        client: &reqwest::Client,
+        url: &str,
+        last_event_id: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Option<SseClient>) {
+        let mut req = client.get(url).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = req.send().await.expect("request");
+        let (status, headers) = (res.status(), res.headers().clone());
+        if status != StatusCode::OK {
+            return (status, headers, None);
+        }
+        (status, headers, Some(SseClient { stream: Box::pin(res.bytes_stream()), buffer: String::new() }))
+    }
+
+    /// The next event with data (comments and bare `retry:` hints are skipped), or `None`
+    /// if none arrives within `wait` or the stream ends.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<SseEvent> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                let mut lines = 0;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
+                        if lines > 0 {
+                            event.data.push('\n');
+                        }
+                        event.data.push_str(v);
+                        lines += 1;
+                    }
+                }
+                if event.event.is_some() || lines > 0 {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk.ok()?));
+        }
+    }
+}
