@@ -69,7 +69,9 @@ pub async fn build_service(config: Config) -> anyhow::Result<Service> {
     let db = Db::connect(&url, config.database_max_connections).await?;
     db.migrate().await?;
     tracing::info!(database = %redact_url(&url), workflows = workflows.len(), "database ready");
-    Ok(Service::new(db, workflows, config, sealer))
+    let media = crate::media::Store::from_config(&config.media, &config.data_dir)?;
+    tracing::info!(photos = %media, "photo store ready");
+    Ok(Service::new(db, workflows, config, sealer, media))
 }
 
 impl App {

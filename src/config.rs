@@ -42,6 +42,8 @@ pub struct Config {
     pub shop: ShopConfig,
     /// The customers' tracking pages.
     pub tracking: TrackingConfig,
+    /// Where photos are kept and how big they may be.
+    pub media: crate::media::StorageConfig,
 }
 
 /// How the shop presents itself on tracking pages and in messages.
@@ -120,6 +122,7 @@ impl Default for Config {
             log: "info".to_owned(),
             shop: ShopConfig::default(),
             tracking: TrackingConfig::default(),
+            media: crate::media::StorageConfig::default(),
         }
     }
 }
@@ -253,6 +256,26 @@ const ENV: &[(&str, Setter)] = &[
         c.tracking.trust_forwarded_for = v.parse().map_err(|_| format!("`{v}` is not true or false"))?;
         Ok(())
     }),
+    ("KILN_MEDIA_BACKEND", |c, v| {
+        c.media.backend = match v {
+            "disk" => crate::media::Backend::Disk,
+            "s3" => crate::media::Backend::S3,
+            _ => return Err(format!("`{v}` is not `disk` or `s3`")),
+        };
+        Ok(())
+    }),
+    ("KILN_MEDIA_DISK_ROOT", |c, v| {
+        c.media.disk_root = Some(PathBuf::from(v));
+        Ok(())
+    }),
+    ("KILN_MEDIA_MAX_BYTES", |c, v| {
+        c.media.max_bytes = v.parse().map_err(|_| format!("`{v}` is not a number of bytes"))?;
+        Ok(())
+    }),
+    ("KILN_MEDIA_MAX_PIXELS", |c, v| {
+        c.media.max_pixels = v.parse().map_err(|_| format!("`{v}` is not a number of pixels"))?;
+        Ok(())
+    }),
 ];
 
 /// Variables with the `KILN_` prefix that are read elsewhere (the CLI).
@@ -341,6 +364,9 @@ impl Config {
         }
         if let Err(message) = crate::domain::order::Language::parse(&self.shop.language) {
             return Err(ConfigError::Invalid { field: "shop.language", message });
+        }
+        if let Err(e) = self.media.validate() {
+            return Err(ConfigError::Invalid { field: e.field, message: e.message });
         }
         if self.shop.name.trim().is_empty() {
             return Err(ConfigError::Invalid { field: "shop.name", message: "must not be empty".to_owned() });

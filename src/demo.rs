@@ -7,10 +7,12 @@ use serde_json::json;
 use crate::config::Config;
 use crate::domain::change::Change;
 use crate::domain::model::{Actor, Customer, ExternalIds, LineItem};
-use crate::domain::order::{Channel, EmailAddress, Language, PhoneNumber, Priority, Source, TimeZone};
+use crate::domain::order::{Channel, EmailAddress, Language, PhoneNumber, Priority, Source, TimeZone, Visibility};
 use crate::domain::transition::Action;
-use crate::service::{Created, NewOrder, Rendered, Scope, Service};
+use crate::service::{Created, NewOrder, Rendered, Scope, Service, Upload};
 use crate::store::orders::{self, ListFilter};
+
+mod pictures;
 
 /// What seeding produced, for the start-up banner.
 #[derive(Debug)]
@@ -158,13 +160,20 @@ async fn seed_one(service: &Service, s: &Sample) -> anyhow::Result<()> {
             (_, "awaiting_approval") => Some("Three renders attached for you to choose from.".to_owned()),
             _ => None,
         };
-        let change = Change::Act {
-            action: Action::Move { to },
-            expected_stage: None,
-            note,
-            internal_note: None,
-            photo_ids: vec![],
+        // The last photo-worthy stage reached gets a picture from the bench.
+        let last_photo_stage = (i + 1..s.moves).all(|j| wf.stages.get(j + 1).is_none_or(|st| !st.photo));
+        let photo_ids = match wf.stage(&to) {
+            Some(stage) if stage.photo && last_photo_stage => {
+                let seed = u32::try_from(i as i64 + s.days_ago).unwrap_or(0);
+                let bytes = pictures::picture(s.workflow, seed)?;
+                let upload = Upload { field: "photo".to_owned(), bytes: bytes.into() };
+                // No caption: the page's alt text then names the stage in the customer's language.
+                service.store_photos(order.id, vec![upload], Visibility::Customer, None, &floor).await?
+            }
+            _ => vec![],
         };
+        let change =
+            Change::Act { action: Action::Move { to }, expected_stage: None, note, internal_note: None, photo_ids };
         service.change_at(&reference, &change, &floor, at).await?;
     }
     let act = |action| Change::Act { action, expected_stage: None, note: None, internal_note: None, photo_ids: vec![] };

@@ -5,6 +5,7 @@
 mod change;
 mod create;
 mod error;
+mod photos;
 mod tokens;
 mod track;
 mod tracking;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 pub use change::Applied;
 pub use create::{Created, Idempotency, NewOrder, Rendered};
 pub use error::ServiceError;
+pub use photos::{PhotoSize, Upload};
 pub use tokens::{Scope, TOKEN_PREFIX, TokenInfo};
 pub use track::TrackSnapshot;
 
@@ -40,6 +42,7 @@ struct Inner {
     sealer: Sealer,
     caches: Caches,
     hub: crate::live::Hub,
+    media: crate::media::Store,
 }
 
 /// What reads keep in memory. Every write through the service invalidates what it changed
@@ -90,7 +93,7 @@ impl Signal {
 
 impl Service {
     /// Builds the service over an open (and migrated) database.
-    pub fn new(db: Db, workflows: Workflows, config: Config, sealer: Sealer) -> Self {
+    pub fn new(db: Db, workflows: Workflows, config: Config, sealer: Sealer, media: crate::media::Store) -> Self {
         let caches = Caches {
             ids: ViewCache::new(100_000),
             states: ViewCache::new(100_000),
@@ -99,7 +102,9 @@ impl Service {
             track_ids: ViewCache::new(100_000),
             tracks: ViewCache::new(20_000),
         };
-        Self { inner: Arc::new(Inner { db, workflows, config, sealer, caches, hub: crate::live::Hub::default() }) }
+        Self {
+            inner: Arc::new(Inner { db, workflows, config, sealer, caches, hub: crate::live::Hub::default(), media }),
+        }
     }
 
     /// The database.

@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod outbox;
 pub mod pg_batch;
+pub mod photos;
 pub mod tokens;
 pub mod tracking;
 

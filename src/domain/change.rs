@@ -36,6 +36,15 @@ pub enum Change {
         /// Whether to send it to the customer too (customer-visible notes only).
         notify: bool,
     },
+    /// Photos attached to the order outside a move.
+    Photos {
+        /// The photos, already recorded.
+        photo_ids: Vec<i64>,
+        /// Caption shown with them.
+        caption: Option<String>,
+        /// Who sees them.
+        visibility: Visibility,
+    },
 }
 
 /// Field edits; `None` leaves a field alone, `Some(None)` clears an optional one.
@@ -122,6 +131,15 @@ pub fn plan(wf: &Workflow, order: &Order, change: &Change, actor: &Actor, now: D
                 ..base_event(EventKind::Noted, actor, order)
             };
             plan.event(event, *notify && *visibility == Visibility::Customer);
+        }
+        Change::Photos { photo_ids, caption, visibility } => {
+            let event = NewEvent {
+                note: caption.clone(),
+                visibility: *visibility,
+                photo_ids: photo_ids.clone(),
+                ..base_event(EventKind::PhotosAdded, actor, order)
+            };
+            plan.event(event, false);
         }
     }
     Ok(plan)

@@ -17,6 +17,7 @@ string_enum! {
         Updated = "updated",
         LinkReissued = "link_reissued",
         LinkRevoked = "link_revoked",
+        PhotosAdded = "photos_added",
     }
 }
 

@@ -28,6 +28,14 @@ pub enum ServiceError {
     /// An idempotency key was reused for a different request.
     #[error("the Idempotency-Key `{0}` was already used with a different request body")]
     IdempotencyMismatch(String),
+    /// An uploaded photo was refused.
+    #[error("{field}: {source}")]
+    Photo {
+        /// Which upload.
+        field: String,
+        /// Why.
+        source: crate::media::PhotoError,
+    },
     /// The database failed.
     #[error("database error: {0}")]
     Store(#[from] sqlx::Error),

@@ -8,8 +8,10 @@ use crate::cache::Lookup;
 use crate::crypto::token_hash;
 use crate::domain::eta::Hold;
 use crate::domain::model::{Event, LineItem, Order};
+use crate::domain::order::Visibility;
 use crate::domain::transition::EventKind;
-use crate::store::{events, orders, tracking};
+use crate::store::photos::Photo;
+use crate::store::{events, orders, photos, tracking};
 
 /// An order as its customer sees it.
 #[derive(Debug)]
@@ -26,6 +28,15 @@ pub struct TrackSnapshot {
     pub token_hash: String,
     /// Id of the newest customer-visible event (the live stream's position).
     pub last_event_id: i64,
+    /// Customer-visible photos of customer-visible events: the only ones its URLs serve.
+    pub photos: Vec<Photo>,
+}
+
+impl TrackSnapshot {
+    /// A photo the customer may see, by id.
+    pub fn photo(&self, id: i64) -> Option<&Photo> {
+        self.photos.iter().find(|p| p.id == id)
+    }
 }
 
 /// Tracking tokens kiln issues are base64url; anything else cannot be one, so it is
@@ -92,10 +103,16 @@ impl Service {
         let items = orders::items(self.db(), order_id).await?;
         let all = events::for_order(self.db(), order_id, false).await?;
         let holds = holds_since(&all, order.stage_entered_at);
-        let events: Vec<Event> =
-            all.into_iter().filter(|e| e.visibility == crate::domain::order::Visibility::Customer).collect();
+        let events: Vec<Event> = all.into_iter().filter(|e| e.visibility == Visibility::Customer).collect();
         let last_event_id = events.last().map_or(0, |e| e.id);
-        let snapshot = Arc::new(TrackSnapshot { order, items, events, holds, token_hash, last_event_id });
+        let shown: std::collections::HashSet<i64> = events.iter().flat_map(|e| e.photo_ids.iter().copied()).collect();
+        let photos = if shown.is_empty() {
+            Vec::new()
+        } else {
+            let all = photos::for_order(self.db(), order_id).await?;
+            all.into_iter().filter(|p| p.visibility == Visibility::Customer && shown.contains(&p.id)).collect()
+        };
+        let snapshot = Arc::new(TrackSnapshot { order, items, events, holds, token_hash, last_event_id, photos });
         tracks.fill(&order_id, ticket, snapshot.clone());
         Ok(Some(snapshot))
     }

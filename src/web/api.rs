@@ -4,6 +4,7 @@ pub mod history;
 pub mod links;
 pub mod moves;
 pub mod orders;
+pub mod photos;
 pub mod track;
 pub mod workflows;
 
@@ -32,6 +33,7 @@ use crate::web::AppState;
         (name = "orders", description = "Create, read, list and edit orders"),
         (name = "moves", description = "Stage moves, hold, resume and cancel"),
         (name = "events", description = "The audit log and notes"),
+        (name = "photos", description = "Photos from the bench"),
         (name = "tracking", description = "Customers' private tracking links"),
         (name = "workflows", description = "Stage pipelines"),
     )
@@ -56,6 +58,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(orders::router())
         .merge(moves::router())
+        .merge(photos::router())
         .merge(history::router())
         .merge(links::router())
         .merge(workflows::router())

@@ -154,6 +154,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A refused photo: 413 too big, 415 not an image we take, 422 an image we will not decode.
+fn photo_problem(field: String, err: &crate::media::PhotoError) -> ApiError {
+    use crate::media::PhotoError as E;
+    let (status, slug, title) = match err {
+        E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "photo-too-large", "Photo too large"),
+        E::UnsupportedType { .. } => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "photo-unsupported-type", "Unsupported photo type")
+        }
+        E::Encode { .. } => return ApiError::internal(err),
+        E::Empty | E::TooManyPixels { .. } | E::DecoderLimit { .. } | E::Undecodable { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "photo-refused", "Photo refused")
+        }
+    };
+    ApiError::new(status, slug, title, format!("{field}: {err}")).field(field)
+}
+
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
@@ -209,6 +225,7 @@ impl From<ServiceError> for ApiError {
                 "the database is busy; retry shortly",
             )
             .retry_after(1),
+            ServiceError::Photo { field, source } => photo_problem(field, &source),
             ServiceError::Store(e) => Self::internal(e),
             ServiceError::Internal(e) => Self::internal(e),
         }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::AppState;
 use crate::config::Config;
-use crate::service::TrackSnapshot;
+use crate::service::{PhotoSize, TrackSnapshot};
 pub use guard::Peer;
 use guard::{Limiter, private_headers};
 use render::{Rendered, Renderer};
@@ -51,7 +51,7 @@ fn logo_type(bytes: &[u8]) -> Option<&'static str> {
 impl Portal {
     /// Compiles the pages and loads the logo; errors name the file at fault.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let renderer = Renderer::new(&config.shop)?;
+        let renderer = Renderer::new(&config.shop, &config.base_url)?;
         let logo = match &config.shop.logo {
             Some(path) => {
                 let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("shop.logo {}: {e}", path.display()))?;
@@ -97,6 +97,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/t/{token}", get(page))
         .route("/t/{token}/events", get(live::events))
+        .route("/t/{token}/photos/{id}/{size}", get(photo))
         .route("/assets/logo", get(logo))
 }
 
@@ -146,7 +147,15 @@ pub fn rendered(
         Some(_) => format!("/t/{token}/events?lang={language}&since={}", snapshot.last_event_id),
         None => format!("/t/{token}/events?since={}", snapshot.last_event_id),
     };
-    state.portal.renderer.render(snapshot, state.service.workflows(), wanted, &events_url, chrono::Utc::now())
+    let photo_base = state.service.config().base_url.join(&format!("t/{token}/photos/"))?;
+    state.portal.renderer.render(
+        snapshot,
+        state.service.workflows(),
+        wanted,
+        &events_url,
+        photo_base.as_str(),
+        chrono::Utc::now(),
+    )
 }
 
 async fn page(
@@ -166,6 +175,39 @@ async fn page(
         Ok(r) => state.portal.html(StatusCode::OK, r.page.clone()),
         Err(e) => {
             tracing::error!(error = %e, "tracking page failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A photo on an order's timeline, through the same token (and rate limit) as the page: only
+/// customer-visible photos of customer-visible events; anything else is the same plain 404.
+async fn photo(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path((token, id, size)): Path<(String, String, String)>,
+) -> Response {
+    let snapshot = match lookup(&state, peer, &headers, &token).await {
+        Ok(snapshot) => snapshot,
+        Err(Refused::TooMany(wait)) => return state.portal.too_many(wait),
+        Err(Refused::NotFound) => return state.portal.not_found(),
+        Err(Refused::Failed) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let found = id.parse::<i64>().ok().and_then(|id| snapshot.photo(id)).zip(PhotoSize::parse(&size));
+    let Some((photo, size)) = found else {
+        return state.portal.not_found();
+    };
+    match state.service.photo_bytes(photo, size).await {
+        Ok(Some(bytes)) => {
+            // The bytes behind an id never change; the URL dies with the token.
+            let mut res = crate::web::api::photos::jpeg(bytes, "private, max-age=31536000, immutable");
+            private_headers(res.headers_mut(), "private, max-age=31536000, immutable");
+            res
+        }
+        Ok(None) => state.portal.not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, photo = photo.id, "cannot read a photo");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

@@ -3,6 +3,11 @@
 
 mod helpers;
 
+/// Photos as phones and attackers make them, shared with the library's unit tests.
+#[path = "../../src/media/tests/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
+
 mod audit;
 mod browser;
 mod cli;
@@ -10,5 +15,6 @@ mod errors;
 mod moves;
 mod nodes;
 mod orders;
+mod photos;
 mod tracking;
 mod tracking_links;

@@ -1,7 +1,7 @@
 //! Stage moves, hold, resume and cancel — one order at a time or in bulk.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,10 +11,12 @@ use super::orders::{EventOut, OrderOut, order_out};
 use crate::domain::change::Change;
 use crate::domain::order::Priority;
 use crate::domain::transition::{Action, ActionKind};
-use crate::service::Service;
+use crate::service::{Service, ServiceError};
 use crate::web::AppState;
+use crate::web::api::photos::photo_options;
 use crate::web::error::{ApiError, Problem, Result};
 use crate::web::extract::{ApiJson, Writer};
+use crate::web::multipart;
 use crate::web::validate::Check;
 
 const MAX_BULK: usize = 500;
@@ -22,7 +24,12 @@ const MAX_NOTE: usize = 10_000;
 
 /// Routes for moves.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(move_order)).routes(routes!(bulk_move))
+    // A move may carry photos, so its body is bounded per file by the multipart reader (and
+    // by `max_body_bytes` when it is JSON) instead of by the router-wide limit.
+    OpenApiRouter::new()
+        .routes(routes!(move_order))
+        .layer(DefaultBodyLimit::disable())
+        .merge(OpenApiRouter::new().routes(routes!(bulk_move)))
 }
 
 /// A move: `{"to": "quality_check"}`, or an action: `{"action": "hold"}`.
@@ -155,16 +162,23 @@ impl MoveIn {
 ///
 /// Only moves the order's workflow allows are accepted; a refused move answers 409 with the
 /// current stage and the moves allowed from it. Send `expected_stage` to make sure nobody
-/// moved the order since you looked at it.
+/// moved the order since you looked at it. To attach photos from the bench, send the same
+/// fields as `multipart/form-data` with one or more files in `photo` (and optionally
+/// `photo_visibility`, `photo_caption`).
 #[utoipa::path(
     post, path = "/orders/{reference}/moves", tag = "moves",
     params(("reference" = String, Path, description = "Order reference")),
-    request_body = MoveIn,
+    request_body(content(
+        (MoveIn = "application/json"),
+        (MoveForm = "multipart/form-data"),
+    )),
     responses(
         (status = 200, description = "Moved", body = MoveOut),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Refused: not allowed, or stale `expected_stage`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A photo is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON or a form, or a photo of an unsupported type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field or photo", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write"]))
 )]
@@ -172,14 +186,67 @@ async fn move_order(
     State(service): State<Service>,
     writer: Writer,
     Path(reference): Path<String>,
-    ApiJson(body): ApiJson<MoveIn>,
+    req: Request,
 ) -> Result<Json<MoveOut>> {
-    let change = body.parse()?;
-    let applied = service.change(&reference, &change, &writer.actor()).await?;
+    let actor = writer.actor();
+    let change = if multipart::is_multipart(&req) {
+        let mut form = multipart::read(req, service.config().media.max_bytes).await?;
+        let body = MoveIn {
+            action: form.take("action")?,
+            to: form.take("to")?,
+            expected_stage: form.take("expected_stage")?,
+            note: form.take("note")?,
+            internal_note: form.take("internal_note")?,
+            priority: form.take("priority")?,
+        };
+        let (visibility, caption) = photo_options(&mut form, "photo_visibility", "photo_caption")?;
+        form.finish()?;
+        let mut change = body.parse()?;
+        if !form.files.is_empty() {
+            let order_id =
+                service.order_id(&reference).await?.ok_or_else(|| ServiceError::OrderNotFound(reference.clone()))?;
+            let ids = service.store_photos(order_id, form.files, visibility, caption, &actor).await?;
+            if let Change::Act { photo_ids, .. } = &mut change {
+                *photo_ids = ids;
+            }
+        }
+        change
+    } else {
+        let max = service.config().max_body_bytes;
+        let req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, max)));
+        let ApiJson(body) = ApiJson::<MoveIn>::from_request(req, &()).await?;
+        body.parse()?
+    };
+    let applied = service.change(&reference, &change, &actor).await?;
     Ok(Json(MoveOut {
         order: order_out(&service, &applied.order).await?,
         events: applied.events.iter().map(EventOut::from).collect(),
     }))
+}
+
+/// A move with photos, as `multipart/form-data`: the fields of a JSON move plus the files.
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "documents the form for the OpenAPI document")]
+pub struct MoveForm {
+    /// `move` (default), `hold`, `resume` or `cancel`.
+    action: Option<String>,
+    /// Target stage, for `move`.
+    to: Option<String>,
+    /// Refuse with 409 unless the order is still in this stage.
+    expected_stage: Option<String>,
+    /// Note for the event.
+    note: Option<String>,
+    /// Note only the shop sees.
+    internal_note: Option<String>,
+    /// For `resume`: the priority to resume at.
+    priority: Option<String>,
+    /// `customer` (default) or `internal`.
+    photo_visibility: Option<String>,
+    /// Caption (and alt text) for the photos.
+    photo_caption: Option<String>,
+    /// JPEG, PNG, WebP or HEIC files (repeat the field for several).
+    #[schema(value_type = Vec<String>, format = Binary)]
+    photo: Vec<Vec<u8>>,
 }
 
 /// Apply several moves; each one succeeds or fails on its own and is reported separately.

@@ -85,7 +85,7 @@ fn trusted(html: String) -> Value {
 
 impl Renderer {
     /// Compiles the templates for this shop; a template error is reported at start-up.
-    pub fn new(shop: &ShopConfig) -> anyhow::Result<Self> {
+    pub fn new(shop: &ShopConfig, base_url: &url::Url) -> anyhow::Result<Self> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -100,9 +100,12 @@ impl Renderer {
             shop.accent,
             text_on(&shop.accent)
         );
+        // Photo URLs are absolute (the JSON twin is read from other sites), so the page must
+        // also accept images from the configured base URL's origin.
         let csp = format!(
-            "default-src 'none'; img-src 'self'; style-src {}; script-src {}; connect-src 'self'; \
+            "default-src 'none'; img-src 'self' {}; style-src {}; script-src {}; connect-src 'self'; \
              base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            base_url.origin().ascii_serialization(),
             hash_source(&css),
             hash_source(JS)
         );
@@ -139,6 +142,7 @@ impl Renderer {
         workflows: &Workflows,
         wanted_language: Option<&str>,
         events_url: &str,
+        photo_base: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Arc<Rendered>> {
         let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
@@ -154,7 +158,7 @@ impl Renderer {
             .get(&snapshot.order.workflow)
             .ok_or_else(|| anyhow::anyhow!("workflow `{}` is not loaded", snapshot.order.workflow))?;
         let tz = snapshot.order.customer.timezone.map_or(self.default_tz, |z| z.0);
-        let view = view::build(snapshot, wf, &self.shop, &bundle, tz, now);
+        let view = view::build(snapshot, photo_base, wf, &self.shop, &bundle, tz, now);
         let rendered = Arc::new(self.render_view(snapshot.clone(), &view, &bundle, events_url, minute)?);
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= CACHE_LIMIT {
@@ -237,7 +241,8 @@ mod tests {
 
     #[test]
     fn the_policy_allows_exactly_the_inline_css_and_script() {
-        let renderer = Renderer::new(&ShopConfig::default()).expect("templates compile");
+        let renderer = Renderer::new(&ShopConfig::default(), &url::Url::parse("http://localhost:8080/").expect("url"))
+            .expect("templates compile");
         let csp = renderer.csp().to_str().expect("ascii").to_owned();
         assert!(csp.contains(&hash_source(&renderer.css)));
         assert!(csp.contains(&hash_source(JS)));

@@ -94,6 +94,14 @@ pub struct PhotoView {
     pub thumb_url: String,
     /// Alt text.
     pub alt: String,
+    /// Full-size width in pixels.
+    pub width: u32,
+    /// Full-size height.
+    pub height: u32,
+    /// Thumbnail width, so the page does not jump as thumbnails load.
+    pub thumb_width: u32,
+    /// Thumbnail height.
+    pub thumb_height: u32,
 }
 
 /// One entry of the timeline.
@@ -251,7 +259,7 @@ fn eta_view(eta: Eta, t: &Bundle, tz: Tz, now: DateTime<Utc>) -> EtaView {
     }
 }
 
-fn entry(e: &Event, wf: &Workflow, t: &Bundle, tz: Tz) -> EntryView {
+fn entry(e: &Event, snapshot: &TrackSnapshot, photo_base: &str, wf: &Workflow, t: &Bundle, tz: Tz) -> EntryView {
     let stage_label = |key: &Option<String>| {
         key.as_deref().and_then(|k| wf.stage(k)).map(|s| s.text_for(t.language()).label.clone()).unwrap_or_default()
     };
@@ -261,6 +269,7 @@ fn entry(e: &Event, wf: &Workflow, t: &Bundle, tz: Tz) -> EntryView {
         EventKind::Held => t.t("track.event_held").to_owned(),
         EventKind::Resumed => t.t("track.event_resumed").to_owned(),
         EventKind::Cancelled => t.t("track.event_cancelled").to_owned(),
+        EventKind::PhotosAdded => t.t("track.event_photos").to_owned(),
         _ => t.t("track.event_noted").to_owned(),
     };
     let local = e.created_at.with_timezone(&tz);
@@ -268,15 +277,29 @@ fn entry(e: &Event, wf: &Workflow, t: &Bundle, tz: Tz) -> EntryView {
         id: e.id,
         at: rfc3339(e.created_at),
         when: format!("{}, {}", t.short_date(local), t.time(local)),
-        title,
         note: e.note.clone(),
-        photos: Vec::new(),
+        photos: e
+            .photo_ids
+            .iter()
+            .filter_map(|id| snapshot.photo(*id))
+            .map(|p| PhotoView {
+                url: format!("{photo_base}{}/web", p.id),
+                thumb_url: format!("{photo_base}{}/thumb", p.id),
+                alt: p.caption.clone().unwrap_or_else(|| t.fill("track.photo_alt", &[("stage", &title)])),
+                width: p.web_size.0,
+                height: p.web_size.1,
+                thumb_width: p.thumb_size.0,
+                thumb_height: p.thumb_size.1,
+            })
+            .collect(),
+        title,
     }
 }
 
 /// Builds the view of `snapshot` for a customer reading `t`'s language in zone `tz`.
 pub fn build(
     snapshot: &TrackSnapshot,
+    photo_base: &str,
     wf: &Workflow,
     shop: &ShopView,
     t: &Bundle,
@@ -338,7 +361,7 @@ pub fn build(
                 quantity: i.quantity,
             })
             .collect(),
-        timeline: snapshot.events.iter().rev().map(|e| entry(e, wf, t, tz)).collect(),
+        timeline: snapshot.events.iter().rev().map(|e| entry(e, snapshot, photo_base, wf, t, tz)).collect(),
         last_event_id: snapshot.last_event_id,
     }
 }
