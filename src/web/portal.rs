@@ -85,6 +85,15 @@ impl Portal {
         self.html(StatusCode::NOT_FOUND, self.not_found.clone())
     }
 
+    /// The answer to a refused lookup.
+    pub fn refused(&self, refused: Refused) -> Response {
+        match refused {
+            Refused::TooMany(wait) => self.too_many(wait),
+            Refused::NotFound => self.not_found(),
+            Refused::Failed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+
     fn too_many(&self, wait: std::time::Duration) -> Response {
         let mut res = self.html(StatusCode::TOO_MANY_REQUESTS, self.too_many.clone());
         res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
@@ -167,9 +176,7 @@ async fn page(
 ) -> Response {
     let snapshot = match lookup(&state, peer, &headers, &token).await {
         Ok(snapshot) => snapshot,
-        Err(Refused::TooMany(wait)) => return state.portal.too_many(wait),
-        Err(Refused::NotFound) => return state.portal.not_found(),
-        Err(Refused::Failed) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(refused) => return state.portal.refused(refused),
     };
     match rendered(&state, &snapshot, &token, wanted_language(query.as_deref()).as_deref()) {
         Ok(r) => state.portal.html(StatusCode::OK, r.page.clone()),
@@ -190,9 +197,7 @@ async fn photo(
 ) -> Response {
     let snapshot = match lookup(&state, peer, &headers, &token).await {
         Ok(snapshot) => snapshot,
-        Err(Refused::TooMany(wait)) => return state.portal.too_many(wait),
-        Err(Refused::NotFound) => return state.portal.not_found(),
-        Err(Refused::Failed) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(refused) => return state.portal.refused(refused),
     };
     let found = id.parse::<i64>().ok().and_then(|id| snapshot.photo(id)).zip(PhotoSize::parse(&size));
     let Some((photo, size)) = found else {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::guard::private_headers;
-use super::{Peer, Refused, lookup, rendered, wanted_language};
+use super::{Peer, lookup, rendered, wanted_language};
 use crate::web::AppState;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
@@ -106,9 +106,7 @@ pub async fn events(
 ) -> Response {
     let snapshot = match lookup(&state, peer, &headers, &token).await {
         Ok(snapshot) => snapshot,
-        Err(Refused::TooMany(wait)) => return state.portal.too_many(wait),
-        Err(Refused::NotFound) => return state.portal.not_found(),
-        Err(Refused::Failed) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(refused) => return state.portal.refused(refused),
     };
     let wanted = wanted_language(query.as_deref());
     // Subscribe before reading the current state, so no change can slip in between.
