@@ -19,6 +19,7 @@ pub struct App {
     listener: TcpListener,
     service: Service,
     state: crate::web::AppState,
+    notifier: std::sync::Arc<crate::notify::Notifier>,
 }
 
 /// Loads the configured workflows, or the built-in presets.
@@ -87,12 +88,19 @@ impl App {
     pub async fn with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let service = build_service(config).await?;
         let state = crate::web::AppState::new(service.clone())?;
-        Ok(Self { listener, service, state })
+        // Templates are compiled and checked here: a bad one stops start-up, not a send.
+        let notifier = crate::notify::Notifier::new(service.clone())?;
+        Ok(Self { listener, service, state, notifier })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The outbox worker of this app (it runs inside [`App::run`] when enabled).
+    pub fn notifier(&self) -> &std::sync::Arc<crate::notify::Notifier> {
+        &self.notifier
     }
 
     /// The service, for seeding data before serving.
@@ -104,10 +112,20 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let router = crate::web::router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = tokio::spawn(crate::live::listen_for_changes(self.service.clone(), shutdown.clone()));
+        let worker = self
+            .service
+            .config()
+            .notify
+            .worker
+            .enabled
+            .then(|| tokio::spawn(self.notifier.clone().run(shutdown.clone())));
         let served =
             axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         let _ = listener.await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         self.service.db().close().await;
         if let Err(e) = served {
             bail!("server failed: {e}");

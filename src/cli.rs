@@ -32,6 +32,8 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run only the outbox worker (send notifications), e.g. on another machine.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Work with workflow files.
@@ -95,6 +97,7 @@ pub async fn run() -> ExitCode {
     init_tracing(&config.log);
     let outcome = match cli.command {
         Command::Serve { demo } => serve(config, demo).await,
+        Command::Worker => worker(config).await,
         Command::Migrate => build_service(config).await.map(|s| {
             println!("migrations applied");
             drop(s);
@@ -142,6 +145,21 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     });
     app.run(shutdown).await
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let service = build_service(config).await?;
+    let notifier = crate::notify::Notifier::new(service.clone())?;
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    notifier.run(shutdown).await;
+    service.db().close().await;
+    Ok(())
 }
 
 fn check_workflows(paths: &[PathBuf]) -> ExitCode {

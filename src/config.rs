@@ -44,6 +44,8 @@ pub struct Config {
     pub tracking: TrackingConfig,
     /// Where photos are kept and how big they may be.
     pub media: crate::media::StorageConfig,
+    /// Messages to customers and staff, and the outbox worker.
+    pub notify: crate::notify::config::NotifyConfig,
 }
 
 /// How the shop presents itself on tracking pages and in messages.
@@ -123,6 +125,7 @@ impl Default for Config {
             shop: ShopConfig::default(),
             tracking: TrackingConfig::default(),
             media: crate::media::StorageConfig::default(),
+            notify: crate::notify::config::NotifyConfig::default(),
         }
     }
 }
@@ -364,6 +367,9 @@ impl Config {
         }
         if let Err(message) = crate::domain::order::Language::parse(&self.shop.language) {
             return Err(ConfigError::Invalid { field: "shop.language", message });
+        }
+        if let Err((field, message)) = self.notify.validate() {
+            return Err(ConfigError::Invalid { field, message });
         }
         if let Err(e) = self.media.validate() {
             return Err(ConfigError::Invalid { field: e.field, message: e.message });

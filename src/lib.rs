@@ -15,6 +15,7 @@ pub mod domain;
 pub mod i18n;
 pub mod live;
 pub mod media;
+pub mod notify;
 pub mod service;
 pub mod store;
 pub mod web;

@@ -43,6 +43,7 @@ struct Inner {
     caches: Caches,
     hub: crate::live::Hub,
     media: crate::media::Store,
+    outbox: tokio::sync::Notify,
 }
 
 /// What reads keep in memory. Every write through the service invalidates what it changed
@@ -103,7 +104,16 @@ impl Service {
             tracks: ViewCache::new(20_000),
         };
         Self {
-            inner: Arc::new(Inner { db, workflows, config, sealer, caches, hub: crate::live::Hub::default(), media }),
+            inner: Arc::new(Inner {
+                db,
+                workflows,
+                config,
+                sealer,
+                caches,
+                hub: crate::live::Hub::default(),
+                media,
+                outbox: tokio::sync::Notify::new(),
+            }),
         }
     }
 
@@ -125,6 +135,11 @@ impl Service {
     /// Live watchers of orders.
     pub fn hub(&self) -> &crate::live::Hub {
         &self.inner.hub
+    }
+
+    /// Wakes the outbox worker of this node when a change enqueued jobs.
+    pub fn outbox_signal(&self) -> &tokio::sync::Notify {
+        &self.inner.outbox
     }
 
     /// The cached API view of orders, by id.
@@ -167,6 +182,7 @@ impl Service {
     /// Updates this node's caches after committing a change to `order`.
     fn committed(&self, order: &crate::domain::model::Order) {
         self.on_signal(Signal::Order(order.id));
+        self.inner.outbox.notify_one();
         let version = order.version;
         self.inner.caches.states.put(&order.id, Arc::new(order.clone()), |cached| cached.version < version);
     }

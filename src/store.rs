@@ -2,6 +2,7 @@
 //! PostgreSQL, chosen by URL; the same SQL text runs on both through each native driver.
 
 pub mod changes;
+pub mod deliveries;
 pub mod events;
 pub mod idempotency;
 pub mod orders;

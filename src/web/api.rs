@@ -2,6 +2,7 @@
 
 pub mod history;
 pub mod links;
+pub mod messages;
 pub mod moves;
 pub mod orders;
 pub mod photos;
@@ -34,6 +35,7 @@ use crate::web::AppState;
         (name = "moves", description = "Stage moves, hold, resume and cancel"),
         (name = "events", description = "The audit log and notes"),
         (name = "photos", description = "Photos from the bench"),
+        (name = "messages", description = "Notifications sent about an order: the delivery log"),
         (name = "tracking", description = "Customers' private tracking links"),
         (name = "workflows", description = "Stage pipelines"),
     )
@@ -58,6 +60,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(orders::router())
         .merge(moves::router())
+        .merge(messages::router())
         .merge(photos::router())
         .merge(history::router())
         .merge(links::router())

@@ -3,6 +3,7 @@
 mod guard;
 mod live;
 pub mod render;
+mod unsubscribe;
 pub mod view;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use guard::{Limiter, private_headers};
 use render::{Rendered, Renderer};
 
 /// Cache policy of private pages: never stored by shared caches, always revalidated.
-const PRIVATE: &str = "private, no-store, max-age=0";
+pub(crate) const PRIVATE: &str = "private, no-store, max-age=0";
 
 /// Everything the tracking routes need besides the service.
 #[derive(Debug)]
@@ -107,6 +108,7 @@ pub fn router() -> Router<AppState> {
         .route("/t/{token}", get(page))
         .route("/t/{token}/events", get(live::events))
         .route("/t/{token}/photos/{id}/{size}", get(photo))
+        .route("/u/{token}", get(unsubscribe::show).post(unsubscribe::opt_out))
         .route("/assets/logo", get(logo))
 }
 

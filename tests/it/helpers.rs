@@ -80,6 +80,8 @@ pub async fn test_config(data_dir: &std::path::Path) -> Config {
     config.database_url = Some(test_database_url(data_dir).await.into());
     config.database_max_connections = 8;
     config.log = "warn".to_owned();
+    // Tests of notifications turn the worker on; elsewhere the outbox is left as written.
+    config.notify.worker.enabled = false;
     config
 }
 

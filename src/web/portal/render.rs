@@ -130,6 +130,11 @@ impl Renderer {
         self.catalog.pick(wanted.into_iter().chain([customer, self.default_language.as_str()]))
     }
 
+    /// The strings of the customer's language (or the shop's).
+    pub fn strings(&self, customer: &str) -> Arc<Bundle> {
+        self.bundle(None, customer)
+    }
+
     /// The language a customer's page is shown in.
     pub fn language_of(&self, snapshot: &TrackSnapshot, wanted: Option<&str>) -> String {
         self.bundle(wanted, snapshot.order.customer.language.as_str()).language().to_owned()
