@@ -314,6 +314,8 @@ fn main() {
         config.database_url = Some(url.into());
         config.bind = "127.0.0.1:0".parse().expect("addr");
         config.log = "warn".to_owned();
+        // This benchmark measures moves and lookups alone; `benches/notify.rs` measures sending.
+        config.notify.worker.enabled = false;
         let app = server_rt.spawn(App::build(config)).await.expect("join").expect("app");
         let service = app.service().clone();
         println!("kiln core benchmark on {backend} ({} orders)", o.orders);
