@@ -63,6 +63,8 @@ struct Caches {
     track_ids: ViewCache<String, i64>,
     /// What tracking pages show, by order id.
     tracks: ViewCache<i64, Arc<TrackSnapshot>>,
+    /// Per-order gates so that concurrent misses load a snapshot once.
+    loading: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A change made elsewhere (another node, or a trigger) that caches must hear about.
@@ -102,6 +104,7 @@ impl Service {
             tokens: TtlCache::new(Duration::from_secs(30), 10_000),
             track_ids: ViewCache::new(100_000),
             tracks: ViewCache::new(20_000),
+            loading: std::sync::Mutex::default(),
         };
         Self {
             inner: Arc::new(Inner {

@@ -90,6 +90,29 @@ impl Service {
     /// The tracking snapshot of an order (cached until the order changes).
     pub async fn track_snapshot(&self, order_id: i64) -> Result<Option<Arc<TrackSnapshot>>, ServiceError> {
         let tracks = &self.inner.caches.tracks;
+        if let Lookup::Hit(snapshot) = tracks.get(&order_id) {
+            return Ok(Some(snapshot));
+        }
+        // One load per order at a time: after a move, thousands of live watchers wake at once,
+        // and without this each would run its own queries and render its own copy.
+        let gate = {
+            let mut loading = self.inner.caches.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            loading.entry(order_id).or_default().clone()
+        };
+        let _turn = gate.lock().await;
+        let loaded = self.load_snapshot(order_id).await;
+        {
+            let mut loading = self.inner.caches.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget the gate once nobody else holds it (this task and the map are the two owners).
+            if Arc::strong_count(&gate) <= 2 {
+                loading.remove(&order_id);
+            }
+        }
+        loaded
+    }
+
+    async fn load_snapshot(&self, order_id: i64) -> Result<Option<Arc<TrackSnapshot>>, ServiceError> {
+        let tracks = &self.inner.caches.tracks;
         let ticket = match tracks.get(&order_id) {
             Lookup::Hit(snapshot) => return Ok(Some(snapshot)),
             Lookup::Miss(ticket) => ticket,
