@@ -63,9 +63,12 @@ struct Caches {
     track_ids: ViewCache<String, i64>,
     /// What tracking pages show, by order id.
     tracks: ViewCache<i64, Arc<TrackSnapshot>>,
-    /// Per-order gates so that concurrent misses load a snapshot once.
-    loading: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Snapshot loads in progress, so that concurrent misses share one.
+    loading: std::sync::Mutex<std::collections::HashMap<i64, Arc<SnapshotLoad>>>,
 }
+
+/// One load of an order's tracking snapshot, shared by everyone who asked while it ran.
+type SnapshotLoad = tokio::sync::OnceCell<Option<Arc<TrackSnapshot>>>;
 
 /// A change made elsewhere (another node, or a trigger) that caches must hear about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,12 @@ impl Signal {
             "tokens" => Some((Signal::Tokens, rest)),
             _ => None,
         }
+    }
+}
+
+impl Caches {
+    fn loads(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Arc<SnapshotLoad>>> {
+        self.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -198,6 +207,7 @@ impl Service {
                 caches.states.invalidate(&id);
                 caches.order_json.invalidate(&id);
                 caches.tracks.invalidate(&id);
+                caches.loads().remove(&id);
                 self.inner.hub.notify(id);
             }
             Signal::Tokens => caches.tokens.clear(),
@@ -205,6 +215,7 @@ impl Service {
                 caches.states.clear();
                 caches.order_json.clear();
                 caches.tracks.clear();
+                caches.loads().clear();
                 self.inner.hub.notify_all();
                 caches.tokens.clear();
             }

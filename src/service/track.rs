@@ -94,19 +94,15 @@ impl Service {
             return Ok(Some(snapshot));
         }
         // One load per order at a time: after a move, thousands of live watchers wake at once,
-        // and without this each would run its own queries and render its own copy.
-        let gate = {
-            let mut loading = self.inner.caches.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            loading.entry(order_id).or_default().clone()
-        };
-        let _turn = gate.lock().await;
-        let loaded = self.load_snapshot(order_id).await;
-        {
-            let mut loading = self.inner.caches.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Forget the gate once nobody else holds it (this task and the map are the two owners).
-            if Arc::strong_count(&gate) <= 2 {
-                loading.remove(&order_id);
-            }
+        // and without this each would run its own queries and render its own copy. Everyone
+        // who asks while a load runs gets its result, all woken together when it lands; an
+        // invalidation forgets the load (`Service::on_signal`), so whoever asks after a change
+        // never joins a load that began before it.
+        let cell = { self.inner.caches.loads().entry(order_id).or_default().clone() };
+        let loaded = cell.get_or_try_init(|| self.load_snapshot(order_id)).await.cloned();
+        let mut loading = self.inner.caches.loads();
+        if loading.get(&order_id).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            loading.remove(&order_id);
         }
         loaded
     }

@@ -153,20 +153,17 @@ pub fn rendered(
     token: &str,
     wanted: Option<&str>,
 ) -> anyhow::Result<Arc<Rendered>> {
+    let now = chrono::Utc::now();
+    if let Some(r) = state.portal.renderer.cached(snapshot, wanted, now) {
+        return Ok(r);
+    }
     let language = state.portal.renderer.language_of(snapshot, wanted);
     let events_url = match wanted {
         Some(_) => format!("/t/{token}/events?lang={language}&since={}", snapshot.last_event_id),
         None => format!("/t/{token}/events?since={}", snapshot.last_event_id),
     };
     let photo_base = state.service.config().base_url.join(&format!("t/{token}/photos/"))?;
-    state.portal.renderer.render(
-        snapshot,
-        state.service.workflows(),
-        wanted,
-        &events_url,
-        photo_base.as_str(),
-        chrono::Utc::now(),
-    )
+    state.portal.renderer.render(snapshot, state.service.workflows(), wanted, &events_url, photo_base.as_str(), now)
 }
 
 async fn page(

@@ -5,6 +5,7 @@
 //! watchers of one order cost one rendering per change. A reconnecting browser sends
 //! `Last-Event-ID`; if it missed events it gets the current state at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +17,8 @@ use tokio::sync::watch;
 
 use super::guard::private_headers;
 use super::{Peer, lookup, rendered, wanted_language};
+use crate::crypto::constant_time_eq;
+use crate::service::TrackSnapshot;
 use crate::web::AppState;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
@@ -29,6 +32,12 @@ const PING: &[u8] = b": keep-alive\n\n";
 struct Watch {
     state: AppState,
     token: String,
+    /// The order and the hash of the token it was opened with, resolved once: a change wakes
+    /// every watcher at once, and each should cost a cache lookup, not a token lookup.
+    order_id: i64,
+    token_hash: String,
+    /// The snapshot behind `last_sent`.
+    shown: Arc<TrackSnapshot>,
     wanted: Option<String>,
     changes: watch::Receiver<u64>,
     last_sent: Option<Bytes>,
@@ -61,9 +70,10 @@ impl Watch {
 
     /// The order's event now, unless it is what this watcher last got.
     async fn current_frame(&mut self) -> Option<Bytes> {
-        let snapshot = match self.state.service.track_by_token(&self.token).await {
-            Ok(Some(snapshot)) => snapshot,
-            Ok(None) => {
+        let snapshot = match self.state.service.track_snapshot(self.order_id).await {
+            // A revoked or re-issued link no longer matches the order's active hash.
+            Ok(Some(s)) if constant_time_eq(s.token_hash.as_bytes(), self.token_hash.as_bytes()) => s,
+            Ok(_) => {
                 self.done = true;
                 return Some(Bytes::from_static(GONE));
             }
@@ -72,6 +82,9 @@ impl Watch {
                 return None;
             }
         };
+        if Arc::ptr_eq(&snapshot, &self.shown) {
+            return None;
+        }
         let frame = match rendered(&self.state, &snapshot, &self.token, self.wanted.as_deref()) {
             Ok(r) => r.frame.clone(),
             Err(e) => {
@@ -79,6 +92,7 @@ impl Watch {
                 return None;
             }
         };
+        self.shown = snapshot;
         if self.last_sent.as_ref() == Some(&frame) {
             return None;
         }
@@ -127,7 +141,19 @@ pub async fn events(
     pending.push(Bytes::from_static(RETRY));
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.reset();
-    let watch = Watch { state, token, wanted, changes, last_sent: Some(current), pending, keep_alive, done: false };
+    let watch = Watch {
+        state,
+        order_id: snapshot.order.id,
+        token_hash: snapshot.token_hash.clone(),
+        shown: snapshot,
+        token,
+        wanted,
+        changes,
+        last_sent: Some(current),
+        pending,
+        keep_alive,
+        done: false,
+    };
     let stream = futures::stream::unfold(watch, |mut w| async move {
         w.next().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), w))
     });

@@ -26,8 +26,11 @@ const MESSAGE: &str = include_str!("../../../templates/portal/message.html");
 const CSS: &str = include_str!("../../../assets/track.css");
 const JS: &str = include_str!("../../../assets/track.js");
 
-/// Renderings kept before the cache is emptied.
+/// Orders whose renderings are kept before the cache is emptied.
 const CACHE_LIMIT: usize = 20_000;
+
+/// An order's renderings, one per language asked for.
+type ByLanguage = Vec<(String, Arc<Rendered>)>;
 
 /// One order rendered in one language.
 #[derive(Debug)]
@@ -53,7 +56,8 @@ pub struct Renderer {
     shop: ShopView,
     default_tz: Tz,
     default_language: String,
-    cache: Mutex<HashMap<(i64, String), Arc<Rendered>>>,
+    /// Per order, its renderings by language.
+    cache: Mutex<HashMap<i64, ByLanguage>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -140,6 +144,21 @@ impl Renderer {
         self.bundle(wanted, snapshot.order.customer.language.as_str()).language().to_owned()
     }
 
+    /// The rendering of exactly this snapshot in the language, if one was made this minute.
+    /// Cheap, so that thousands of live watchers woken by one change can all ask.
+    pub fn cached(
+        &self,
+        snapshot: &Arc<TrackSnapshot>,
+        wanted_language: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<Rendered>> {
+        let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
+        let minute = now.timestamp() / 60;
+        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (_, r) = cache.get(&snapshot.order.id)?.iter().find(|(language, _)| language == bundle.language())?;
+        (Arc::ptr_eq(&r.snapshot, snapshot) && r.minute == minute).then(|| r.clone())
+    }
+
     /// Renders (or reuses) an order's page, live event and JSON twin in a language.
     pub fn render(
         &self,
@@ -150,15 +169,11 @@ impl Renderer {
         photo_base: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Arc<Rendered>> {
-        let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
-        let key = (snapshot.order.id, bundle.language().to_owned());
-        let minute = now.timestamp() / 60;
-        {
-            let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(r) = cache.get(&key).filter(|r| Arc::ptr_eq(&r.snapshot, snapshot) && r.minute == minute) {
-                return Ok(r.clone());
-            }
+        if let Some(r) = self.cached(snapshot, wanted_language, now) {
+            return Ok(r);
         }
+        let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
+        let minute = now.timestamp() / 60;
         let wf = workflows
             .get(&snapshot.order.workflow)
             .ok_or_else(|| anyhow::anyhow!("workflow `{}` is not loaded", snapshot.order.workflow))?;
@@ -169,7 +184,11 @@ impl Renderer {
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(key, rendered.clone());
+        let languages = cache.entry(snapshot.order.id).or_default();
+        match languages.iter_mut().find(|(language, _)| language == bundle.language()) {
+            Some((_, slot)) => *slot = rendered.clone(),
+            None => languages.push((bundle.language().to_owned(), rendered.clone())),
+        }
         Ok(rendered)
     }
 
