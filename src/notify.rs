@@ -6,13 +6,13 @@ pub mod channels;
 pub mod config;
 pub mod outcome;
 pub mod sign;
+pub mod smtp;
 pub mod templates;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +21,7 @@ use crate::domain::order::Channel;
 use crate::domain::transition::EventKind;
 use crate::i18n::Catalog;
 use crate::service::{PhotoSize, Service};
-use crate::store::deliveries::{self, Job, NewDelivery, Status};
+use crate::store::deliveries::{self, Job, NewDelivery, Settle, Status};
 use crate::store::{events, now_ms, orders};
 use crate::web::portal::view::{self, ShopView};
 use channels::{Email, Telegram, Text, Webhook};
@@ -36,7 +36,7 @@ pub struct Notifier {
     catalog: Catalog,
     shop: ShopView,
     http: reqwest::Client,
-    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    smtp: Option<smtp::Mailer>,
     node: String,
 }
 
@@ -51,7 +51,7 @@ impl Notifier {
         let templates =
             Templates::load(config.notify.templates_dir.as_deref(), service.workflows(), &config.shop.language)
                 .map_err(|e| anyhow::anyhow!("message template {e}"))?;
-        let smtp = config.notify.email.as_ref().map(channels::smtp).transpose()?;
+        let smtp = config.notify.email.as_ref().map(smtp::Mailer::new).transpose()?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(15))
@@ -70,16 +70,20 @@ impl Notifier {
     }
 
     /// Runs the worker until `stop` is cancelled.
+    ///
+    /// Recording a batch's results overlaps with claiming and sending the next batch (never
+    /// more than one batch waits to be recorded), so the database round trips of one batch
+    /// do not leave the channels idle.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let w = self.service.config().notify.worker.clone();
         tracing::info!(concurrency = w.concurrency, "outbox worker started");
+        let mut recording: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             if stop.is_cancelled() {
                 break;
             }
             let lease = i64::try_from(w.lease.as_millis()).unwrap_or(i64::MAX / 4);
-            let claimed = deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await;
-            let jobs = match claimed {
+            let jobs = match deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim outbox jobs");
@@ -87,6 +91,11 @@ impl Notifier {
                 }
             };
             if jobs.is_empty() {
+                // The batch being recorded may expand into new jobs: look again once it is in.
+                if let Some(previous) = recording.take() {
+                    Self::finish(previous).await;
+                    continue;
+                }
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = self.service.outbox_signal().notified() => {}
@@ -94,9 +103,23 @@ impl Notifier {
                 }
                 continue;
             }
-            futures::stream::iter(jobs).for_each_concurrent(w.concurrency, |job| self.handle(job)).await;
+            let results = self.handle_all(jobs).await;
+            if let Some(previous) = recording.take() {
+                Self::finish(previous).await;
+            }
+            let me = self.clone();
+            recording = Some(tokio::spawn(async move { me.record(&results).await }));
+        }
+        if let Some(previous) = recording {
+            Self::finish(previous).await;
         }
         tracing::info!("outbox worker stopped");
+    }
+
+    async fn finish(recording: tokio::task::JoinHandle<()>) {
+        if let Err(e) = recording.await {
+            tracing::error!(error = %e, "recording outbox results failed");
+        }
     }
 
     /// Processes every due job once (for tests and `kiln worker --once`); returns how many.
@@ -105,39 +128,49 @@ impl Notifier {
         let lease = i64::try_from(w.lease.as_millis()).unwrap_or(i64::MAX / 4);
         let jobs = deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await?;
         let n = jobs.len();
-        futures::stream::iter(jobs).for_each_concurrent(w.concurrency, |job| self.handle(job)).await;
+        let results = self.handle_all(jobs).await;
+        self.record(&results).await;
         Ok(n)
     }
 
-    async fn handle(&self, job: Job) {
-        let outcome = match job.kind.as_str() {
-            "deliver" => self.deliver(&job).await,
-            kind => match self.compose(kind, &job).await {
-                Ok(list) => match deliveries::expand(self.service.db(), &job, &list, now_ms()).await {
-                    Ok(_) => {
-                        if !list.is_empty() {
-                            self.service.outbox_signal().notify_one();
-                        }
-                        return;
-                    }
-                    Err(e) => Outcome::Retry { detail: format!("database: {e}"), after: None },
-                },
-                Err(outcome) => outcome,
-            },
-        };
-        if let Err(e) = self.finish(&job, outcome).await {
-            // The lease runs out and another round takes the job again.
-            tracing::warn!(error = %e, job = job.id, "cannot record an outbox attempt");
+    /// Handles a claimed batch, up to `concurrency` jobs at a time.
+    async fn handle_all(&self, jobs: Vec<Job>) -> Vec<Settle> {
+        let concurrency = self.service.config().notify.worker.concurrency;
+        futures::stream::iter(jobs).map(|job| self.handle(job)).buffer_unordered(concurrency).collect().await
+    }
+
+    /// Records a batch's results in one transaction. A crash before that commit leaves the
+    /// jobs claimed; when their lease runs out they are taken again and re-sent under the
+    /// same identity.
+    async fn record(&self, results: &[Settle]) {
+        let expanded = results.iter().any(|r| matches!(r, Settle::Expand { deliveries, .. } if !deliveries.is_empty()));
+        match deliveries::settle(self.service.db(), results, now_ms()).await {
+            // New deliveries are due now.
+            Ok(_) if expanded => self.service.outbox_signal().notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, jobs = results.len(), "cannot record outbox results"),
         }
     }
 
-    async fn finish(&self, job: &Job, outcome: Outcome) -> Result<(), sqlx::Error> {
+    async fn handle(&self, job: Job) -> Settle {
+        let outcome = match job.kind.as_str() {
+            "deliver" => self.deliver(&job).await,
+            kind => match self.compose(kind, &job).await {
+                Ok(deliveries) => return Settle::Expand { job, deliveries },
+                Err(outcome) => outcome,
+            },
+        };
+        self.settle(job, outcome)
+    }
+
+    /// The job's new state after an attempt that came to `outcome`.
+    fn settle(&self, job: Job, outcome: Outcome) -> Settle {
         let w = &self.service.config().notify.worker;
         let now = now_ms();
         let attempts = u32::try_from(job.attempts).unwrap_or(u32::MAX);
-        let (status, run_at, detail) = match outcome {
+        let (status, run_at_ms, detail) = match outcome {
             Outcome::Sent { detail } => (Status::Sent, now, detail),
-            Outcome::Permanent { detail } if detail.starts_with("skipped: ") => (Status::Skipped, now, detail),
+            Outcome::Skipped { detail } => (Status::Skipped, now, detail),
             Outcome::Permanent { detail } => (Status::Dead, now, detail),
             Outcome::Retry { detail, .. } if attempts >= w.max_attempts => {
                 (Status::Dead, now, format!("gave up after {attempts} attempts: {detail}"))
@@ -154,8 +187,7 @@ impl Notifier {
             }
             _ => tracing::debug!(job = job.id, channel = ?job.channel, "message done"),
         }
-        deliveries::record(self.service.db(), job, status, run_at, &detail, now).await?;
-        Ok(())
+        Settle::Attempt { job, status, run_at_ms, detail }
     }
 
     /// The stable identity of a message: the same on every attempt, whatever the worker.
@@ -175,7 +207,7 @@ impl Notifier {
             let scopes: Vec<String> = scopes.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect();
             match deliveries::opted_out(self.service.db(), &scopes).await {
                 Ok(found) if !found.is_empty() => {
-                    return Outcome::Permanent { detail: format!("skipped: opted out ({})", found.join(", ")) };
+                    return Outcome::Skipped { detail: format!("opted out ({})", found.join(", ")) };
                 }
                 Ok(_) => {}
                 Err(e) => return Outcome::Retry { detail: format!("database: {e}"), after: None },
@@ -300,7 +332,7 @@ impl Notifier {
         let snapshot = self.service.track_snapshot(order.id).await.map_err(|e| retry(&e))?;
         let tracking_url = self.service.tracking_url(order.id).await.map_err(|e| retry(&e))?;
         let (Some(snapshot), Some(tracking_url)) = (snapshot, tracking_url) else {
-            return Err(Outcome::Permanent { detail: "skipped: the order has no active tracking link".to_owned() });
+            return Err(Outcome::Skipped { detail: "the order has no active tracking link".to_owned() });
         };
         let wf = self
             .service
@@ -406,9 +438,7 @@ impl Notifier {
         let lang = c.language.as_str();
         let (ctx, photo_id) = match self.context(order, event, lang).await {
             Ok(v) => v,
-            Err(Outcome::Permanent { detail }) if detail.starts_with("skipped: ") => {
-                return Ok(vec![skip(channel.as_str(), &to, detail.trim_start_matches("skipped: ").to_owned())]);
-            }
+            Err(Outcome::Skipped { detail }) => return Ok(vec![skip(channel.as_str(), &to, detail)]),
             Err(e) => return Err(e),
         };
         let stage = ctx["stage"]["key"].as_str().unwrap_or_default().to_owned();
@@ -454,7 +484,9 @@ impl Notifier {
         let lang = self.service.config().shop.language.clone();
         let (mut ctx, _) = match self.context(order, event, &lang).await {
             Ok(v) => v,
-            Err(Outcome::Permanent { .. }) => (templates::sample_context(&order.workflow, "", ""), None),
+            Err(Outcome::Permanent { .. } | Outcome::Skipped { .. }) => {
+                (templates::sample_context(&order.workflow, "", ""), None)
+            }
             Err(e) => return Err(e),
         };
         ctx["order"]["reference"] = json!(order.reference.to_string());

@@ -6,14 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::config::{EmailConfig, SmtpSecurity, TelegramConfig, TwilioConfig, WebhookConfig};
+use super::config::{EmailConfig, TelegramConfig, TwilioConfig, WebhookConfig};
 use super::outcome::{Outcome, from_http, parse_retry_after};
 use super::sign::{Secret, signature_header};
+use super::smtp::Mailer;
 
 /// A stored email.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,32 +62,9 @@ pub struct Webhook {
     pub body: String,
 }
 
-/// Builds the SMTP transport for `config`.
-pub fn smtp(config: &EmailConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let builder = match config.security {
-        SmtpSecurity::None => {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host).port(config.port.unwrap_or(25))
-        }
-        SmtpSecurity::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?.port(config.port.unwrap_or(587))
-        }
-        SmtpSecurity::Tls => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?.port(config.port.unwrap_or(465))
-        }
-    };
-    let builder = builder.timeout(Some(config.timeout));
-    let builder = match (&config.username, &config.password) {
-        (Some(user), Some(password)) => {
-            builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()))
-        }
-        _ => builder,
-    };
-    Ok(builder.build())
-}
-
 /// Sends `email` with the stable `message_id`; `photo` is the inline picture's JPEG.
 pub async fn send_email(
-    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    mailer: &Mailer,
     config: &EmailConfig,
     email: &Email,
     message_id: &str,
@@ -124,7 +100,7 @@ pub async fn send_email(
         Ok(m) => m,
         Err(e) => return permanent(format!("cannot build the email: {e}")),
     };
-    match transport.send(message).await {
+    match mailer.send(&message).await {
         Ok(response) => Outcome::Sent {
             detail: format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")),
         },

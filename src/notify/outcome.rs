@@ -17,6 +17,11 @@ pub enum Outcome {
         /// The provider's requested wait (`Retry-After`, Telegram's `retry_after`).
         after: Option<Duration>,
     },
+    /// Not sent on purpose (the customer opted out, the order has no tracking link).
+    Skipped {
+        /// Why.
+        detail: String,
+    },
     /// Will never work as it is (bad address, rejected request): dead at once.
     Permanent {
         /// Why.

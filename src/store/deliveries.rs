@@ -45,16 +45,35 @@ pub struct NewDelivery {
 /// Claims up to `limit` due jobs (and jobs whose worker's lease ran out) for `lease_ms`.
 pub async fn claim(db: &Db, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
     let lock = if db.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE outbox SET status = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1 \
-         WHERE id IN (SELECT id FROM outbox WHERE (status IN ('pending', 'retrying') AND run_at <= $1) \
-             OR (status = 'running' AND locked_until <= $1) ORDER BY run_at, id LIMIT $3{lock}) \
-         RETURNING id, kind, order_id, event_id, payload, channel, recipient, attempts, created_at"
-    );
+    // Two statements rather than one OR, so that each reads its partial index in order and
+    // stops at the limit (an OR became a bitmap scan over every entry, dead ones included).
+    let pick = [
+        // Lapsed leases first: normally none, and a backlog must not starve a crashed job.
+        "status = 'running' AND locked_until <= $1 ORDER BY locked_until, id",
+        "status IN ('pending', 'retrying') AND run_at <= $1 ORDER BY run_at, id",
+    ];
     let mut tx = db.begin().await?;
-    let mut jobs: Vec<Job> = on_tx!(&mut tx, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms).bind(now_ms + lease_ms).bind(limit).fetch_all(conn).await
-    })?;
+    let mut jobs: Vec<Job> = Vec::new();
+    for filter in pick {
+        let left = limit - i64::try_from(jobs.len()).unwrap_or(i64::MAX);
+        if left <= 0 {
+            break;
+        }
+        let sql = format!(
+            "UPDATE outbox SET status = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1 \
+             WHERE id IN (SELECT id FROM outbox WHERE {filter} LIMIT $3{lock}) \
+             RETURNING id, kind, order_id, event_id, payload, channel, recipient, attempts, created_at"
+        );
+        let found: Vec<Job> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(now_ms)
+                .bind(now_ms + lease_ms)
+                .bind(left)
+                .fetch_all(conn)
+                .await
+        })?;
+        jobs.extend(found);
+    }
     tx.commit().await?;
     jobs.sort_by_key(|j| j.id);
     Ok(jobs)
@@ -84,20 +103,67 @@ impl Status {
     }
 }
 
-/// Records an attempt of `job` and its new state; `false` if the job's lease was lost (another
-/// worker took it over), in which case nothing is written.
-pub async fn record(
-    db: &Db,
-    job: &Job,
-    status: Status,
-    run_at_ms: i64,
-    detail: &str,
-    now_ms: i64,
-) -> Result<bool, sqlx::Error> {
+/// What handling a claimed job came to, written together with the rest of its batch.
+#[derive(Debug, Clone)]
+pub enum Settle {
+    /// One attempt of a job and the job's new state.
+    Attempt {
+        /// The job as claimed.
+        job: Job,
+        /// Its new state.
+        status: Status,
+        /// Next attempt (ms), for a retry.
+        run_at_ms: i64,
+        /// Provider response, error or reason.
+        detail: String,
+    },
+    /// An event job replaced by its deliveries: the deliveries are inserted and the event job
+    /// marked done together, so a crash expands it again or not at all.
+    Expand {
+        /// The event job as claimed.
+        job: Job,
+        /// One per message.
+        deliveries: Vec<NewDelivery>,
+    },
+}
+
+/// Writes a batch of results in one transaction (one commit for the batch instead of one per
+/// message); if that fails, each is written alone so that one bad result cannot hold back the
+/// rest. Results whose job's lease was lost (another worker took it over) write nothing.
+/// Returns how many were written.
+pub async fn settle(db: &Db, batch: &[Settle], now_ms: i64) -> Result<usize, sqlx::Error> {
+    match settle_in_one(db, batch, now_ms).await {
+        Ok(n) => Ok(n),
+        Err(e) if batch.len() > 1 => {
+            tracing::warn!(error = %e, "cannot record a batch of outbox results; recording them one by one");
+            let mut written = 0;
+            let mut failed = None;
+            for one in batch {
+                match settle_in_one(db, std::slice::from_ref(one), now_ms).await {
+                    Ok(n) => written += n,
+                    Err(e) => failed = Some(e),
+                }
+            }
+            failed.map_or(Ok(written), Err)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn settle_in_one(db: &Db, batch: &[Settle], now_ms: i64) -> Result<usize, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let updated = record_in(&mut tx, job, status, run_at_ms, detail, now_ms).await?;
+    let mut written = 0;
+    for one in batch {
+        let done = match one {
+            Settle::Attempt { job, status, run_at_ms, detail } => {
+                record_in(&mut tx, job, *status, *run_at_ms, detail, now_ms).await?
+            }
+            Settle::Expand { job, deliveries } => expand_in(&mut tx, job, deliveries, now_ms).await?,
+        };
+        written += usize::from(done);
+    }
     tx.commit().await?;
-    Ok(updated)
+    Ok(written)
 }
 
 async fn record_in(
@@ -145,21 +211,17 @@ async fn record_in(
     Ok(true)
 }
 
-/// Replaces an event job by its deliveries, atomically: the deliveries are inserted and the
-/// event job marked done in one transaction, so a crash expands it again or not at all.
-pub async fn expand(db: &Db, parent: &Job, deliveries: &[NewDelivery], now_ms: i64) -> Result<bool, sqlx::Error> {
+async fn expand_in(tx: &mut Tx, parent: &Job, deliveries: &[NewDelivery], now_ms: i64) -> Result<bool, sqlx::Error> {
     const INSERT: &str = "INSERT INTO outbox (kind, order_id, event_id, payload, status, attempts, run_at, \
         last_error, created_at, updated_at, channel, recipient, parent_id) \
         VALUES ('deliver', $1, $2, $3, $4, 0, $5, $6, $5, $5, $7, $8, $9)";
-    let mut tx = db.begin().await?;
     let summary = format!("{} message(s)", deliveries.len());
-    if !record_in(&mut tx, parent, Status::Sent, now_ms, &summary, now_ms).await? {
-        tx.rollback().await?;
+    if !record_in(tx, parent, Status::Sent, now_ms, &summary, now_ms).await? {
         return Ok(false);
     }
     for d in deliveries {
         let status = if d.skipped.is_some() { "skipped" } else { "pending" };
-        on_tx!(&mut tx, |conn| {
+        on_tx!(&mut *tx, |conn| {
             sqlx::query(INSERT)
                 .bind(parent.order_id)
                 .bind(parent.event_id)
@@ -175,7 +237,6 @@ pub async fn expand(db: &Db, parent: &Job, deliveries: &[NewDelivery], now_ms: i
                 .map(|r| r.rows_affected())
         })?;
     }
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -250,16 +311,20 @@ pub async fn opt_out(db: &Db, scope: &str, now_ms: i64) -> Result<(), sqlx::Erro
     tx.commit().await
 }
 
-/// Which of `scopes` have opted out.
+/// Which of `scopes` have opted out (one query).
 pub async fn opted_out(db: &Db, scopes: &[String]) -> Result<Vec<String>, sqlx::Error> {
-    let mut out = Vec::new();
-    for scope in scopes {
-        const SQL: &str = "SELECT scope FROM opt_outs WHERE scope = $1";
-        let found: Option<String> =
-            on_read!(db, |conn| sqlx::query_scalar(SQL).bind(scope).fetch_optional(conn).await)?;
-        out.extend(found);
+    if scopes.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let marks: Vec<String> = (1..=scopes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("SELECT scope FROM opt_outs WHERE scope IN ({})", marks.join(", "));
+    on_read!(db, |conn| {
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for scope in scopes {
+            query = query.bind(scope.as_str());
+        }
+        query.fetch_all(conn).await
+    })
 }
 
 /// Counts outbox rows by status, e.g. for tests and benchmarks.

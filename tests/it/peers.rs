@@ -232,14 +232,19 @@ impl HttpPeer {
         self.state.requests.lock().expect("lock").clone()
     }
 
+    /// How many requests arrived, without copying them.
+    pub fn count(&self) -> usize {
+        self.state.requests.lock().expect("lock").len()
+    }
+
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Request> {
         let started = std::time::Instant::now();
         loop {
-            let got = self.requests();
-            if got.len() >= n {
-                return got;
+            let got = self.count();
+            if got >= n {
+                return self.requests();
             }
-            assert!(started.elapsed() < within, "only {} of {n} requests arrived", got.len());
+            assert!(started.elapsed() < within, "only {got} of {n} requests arrived");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
