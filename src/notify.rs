@@ -82,8 +82,7 @@ impl Notifier {
             if stop.is_cancelled() {
                 break;
             }
-            let lease = i64::try_from(w.lease.as_millis()).unwrap_or(i64::MAX / 4);
-            let jobs = match deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await {
+            let jobs = match self.claim().await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim outbox jobs");
@@ -124,13 +123,18 @@ impl Notifier {
 
     /// Processes every due job once (for tests and `kiln worker --once`); returns how many.
     pub async fn drain_once(&self) -> anyhow::Result<usize> {
-        let w = &self.service.config().notify.worker;
-        let lease = i64::try_from(w.lease.as_millis()).unwrap_or(i64::MAX / 4);
-        let jobs = deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await?;
+        let jobs = self.claim().await?;
         let n = jobs.len();
         let results = self.handle_all(jobs).await;
         self.record(&results).await;
         Ok(n)
+    }
+
+    /// Claims the next batch of due jobs for one lease.
+    async fn claim(&self) -> Result<Vec<Job>, sqlx::Error> {
+        let w = &self.service.config().notify.worker;
+        let lease = i64::try_from(w.lease.as_millis()).unwrap_or(i64::MAX / 4);
+        deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await
     }
 
     /// Handles a claimed batch, up to `concurrency` jobs at a time.

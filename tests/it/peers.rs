@@ -57,15 +57,20 @@ impl SmtpServer {
         self.mails.lock().expect("lock").clone()
     }
 
+    /// How many mails arrived, without copying them.
+    pub fn count(&self) -> usize {
+        self.mails.lock().expect("lock").len()
+    }
+
     /// Waits until at least `n` mails arrived.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Mail> {
         let started = std::time::Instant::now();
         loop {
-            let mails = self.received();
-            if mails.len() >= n {
-                return mails;
+            let got = self.count();
+            if got >= n {
+                return self.received();
             }
-            assert!(started.elapsed() < within, "only {} of {n} mails arrived", mails.len());
+            assert!(started.elapsed() < within, "only {got} of {n} mails arrived");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -159,7 +159,8 @@ impl Renderer {
         (Arc::ptr_eq(&r.snapshot, snapshot) && r.minute == minute).then(|| r.clone())
     }
 
-    /// Renders (or reuses) an order's page, live event and JSON twin in a language.
+    /// Renders an order's page, live event and JSON twin in a language and keeps them for
+    /// [`Renderer::cached`], which callers ask first.
     pub fn render(
         &self,
         snapshot: &Arc<TrackSnapshot>,
@@ -169,9 +170,6 @@ impl Renderer {
         photo_base: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Arc<Rendered>> {
-        if let Some(r) = self.cached(snapshot, wanted_language, now) {
-            return Ok(r);
-        }
         let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
         let minute = now.timestamp() / 60;
         let wf = workflows
