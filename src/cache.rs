@@ -139,6 +139,9 @@ impl<K: Hash + Eq + Clone, V: Clone> ViewCache<K, V> {
 /// (authenticated API tokens; revocation through kiln clears it at once).
 pub struct TtlCache<K, V> {
     entries: Mutex<HashMap<K, (V, Instant)>>,
+    /// Bumped by every `clear`: a value read from the database before a clear must not be
+    /// stored after it (a token revoked while its lookup was running would live on).
+    generation: std::sync::atomic::AtomicU64,
     ttl: Duration,
     capacity: usize,
 }
@@ -152,7 +155,12 @@ impl<K, V> std::fmt::Debug for TtlCache<K, V> {
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// A cache whose entries live for `ttl`, holding at most `capacity`.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), ttl, capacity }
+        Self { entries: Mutex::new(HashMap::new()), generation: std::sync::atomic::AtomicU64::new(0), ttl, capacity }
+    }
+
+    /// The generation to pass to [`TtlCache::insert`], taken before reading the value.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The value, if present and fresh.
@@ -161,9 +169,12 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         entries.get(key).filter(|(_, at)| at.elapsed() < self.ttl).map(|(v, _)| v.clone())
     }
 
-    /// Stores a value.
-    pub fn insert(&self, key: K, value: V) {
+    /// Stores a value read while the cache was at `generation`, unless it was cleared since.
+    pub fn insert(&self, generation: u64, key: K, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation() != generation {
+            return;
+        }
         if entries.len() >= self.capacity {
             entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
             if entries.len() >= self.capacity {
@@ -175,7 +186,9 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        entries.clear();
     }
 }
 
@@ -237,9 +250,20 @@ mod tests {
     #[test]
     fn ttl_entries_expire() {
         let cache = TtlCache::new(Duration::from_millis(30), 10);
-        cache.insert("a", 1);
+        cache.insert(cache.generation(), "a", 1);
         assert_eq!(cache.get(&"a"), Some(1));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(cache.get(&"a"), None);
+    }
+
+    #[test]
+    fn a_value_read_before_a_clear_is_not_stored_after_it() {
+        let cache = TtlCache::new(Duration::from_secs(30), 10);
+        let before = cache.generation();
+        cache.clear(); // e.g. the token was revoked while its lookup ran
+        cache.insert(before, "token", "still active?");
+        assert_eq!(cache.get(&"token"), None);
+        cache.insert(cache.generation(), "token", "read after");
+        assert_eq!(cache.get(&"token"), Some("read after"));
     }
 }

@@ -284,6 +284,42 @@ const ENV: &[(&str, Setter)] = &[
 /// Variables with the `KILN_` prefix that are read elsewhere (the CLI).
 const ENV_ELSEWHERE: &[&str] = &["KILN_CONFIG"];
 
+/// The known name `name` is most likely a misspelling of: letters inserted, dropped, swapped
+/// or replaced in at most a fifth of the name after `KILN_`, so that `KILN_DATABSE_URL` is
+/// caught but a short unrelated name such as `KILN_BIN` is not taken for `KILN_BIND`.
+fn closest_name<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let bare = |n: &'a str| n.strip_prefix("KILN_").unwrap_or(n);
+    let name = name.strip_prefix("KILN_").unwrap_or(name);
+    known
+        .map(|k| (edit_distance(name, bare(k)), k))
+        .filter(|(d, k)| *d * 5 <= bare(k).len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent swaps).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// Prefixes of variables that belong to the test suite and the benchmarks, not to kiln.
 const ENV_ELSEWHERE_PREFIXES: &[&str] = &["KILN_TEST_", "KILN_BENCH_"];
 
@@ -301,7 +337,10 @@ impl Config {
             }
             None => Self::default(),
         };
-        config.apply_env(env)?;
+        for warning in config.apply_env(env)? {
+            // Logging is configured from this very configuration, so it is not up yet.
+            eprintln!("kiln: warning: {warning}");
+        }
         config.validate()?;
         Ok(config)
     }
@@ -320,22 +359,31 @@ impl Config {
         })
     }
 
-    /// Applies `KILN_*` overrides; an unknown `KILN_*` name is refused so typos surface.
-    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    /// Applies `KILN_*` overrides. A name close to a real setting is refused with the closest
+    /// one suggested, so typos surface; any other unknown `KILN_*` name (a wrapper script's
+    /// `KILN_BIN`, say) is returned as a warning and otherwise ignored.
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
         for (name, value) in env.iter().filter(|(k, _)| k.starts_with("KILN_")) {
             if ENV_ELSEWHERE.contains(&name.as_str()) || ENV_ELSEWHERE_PREFIXES.iter().any(|p| name.starts_with(p)) {
                 continue;
             }
             let Some((_, set)) = ENV.iter().find(|(n, _)| n == name) else {
-                let known: Vec<&str> = ENV.iter().map(|(n, _)| *n).collect();
-                return Err(ConfigError::Env {
-                    name: name.clone(),
-                    message: format!("unknown setting (known: {})", known.join(", ")),
-                });
+                let known = ENV.iter().map(|(n, _)| *n).chain(ENV_ELSEWHERE.iter().copied());
+                match closest_name(name, known) {
+                    Some(suggestion) => {
+                        return Err(ConfigError::Env {
+                            name: name.clone(),
+                            message: format!("unknown setting; did you mean {suggestion}?"),
+                        });
+                    }
+                    None => warnings.push(format!("ignoring {name}: not a kiln setting")),
+                }
+                continue;
             };
             set(self, value).map_err(|message| ConfigError::Env { name: name.clone(), message })?;
         }
-        Ok(())
+        Ok(warnings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -461,7 +509,15 @@ mod tests {
         let err = config.apply_env(&env(&[("KILN_BIND", "nowhere")])).expect_err("bad value");
         assert!(err.to_string().starts_with("environment variable KILN_BIND: `nowhere`"), "{err}");
         let err = config.apply_env(&env(&[("KILN_DATABSE_URL", "x")])).expect_err("typo");
-        assert!(err.to_string().contains("unknown setting"), "{err}");
+        assert!(err.to_string().contains("did you mean KILN_DATABASE_URL?"), "{err}");
+        let err = config.apply_env(&env(&[("KILN_SHOP_COLOUR", "x")])).expect_err("typo");
+        assert!(err.to_string().contains("did you mean KILN_SHOP_COLOR?"), "{err}");
+
+        // A wrapper script's own variable is not a typo of anything: warned about, not fatal.
+        let warnings = config.apply_env(&env(&[("KILN_BIN", "/usr/bin/kiln"), ("KILN_BIND", "0.0.0.0:7001")]));
+        let warnings = warnings.expect("an unrelated KILN_ variable does not stop start-up");
+        assert_eq!(warnings, ["ignoring KILN_BIN: not a kiln setting"]);
+        assert_eq!(config.bind.port(), 7001, "the real settings beside it still apply");
     }
 
     #[test]

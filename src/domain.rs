@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod eta;
+pub mod history;
 pub mod model;
 pub mod order;
 pub mod transition;

@@ -17,10 +17,14 @@ use crate::store::Db;
 /// The channel the triggers notify on.
 pub const CHANNEL: &str = "kiln_changes";
 
-/// Listens until `shutdown` (PostgreSQL only; a single SQLite process needs no listener).
+/// How often a SQLite node looks for tokens revoked by another process (`kiln token revoke`).
+pub const SQLITE_TOKEN_POLL: Duration = Duration::from_secs(1);
+
+/// Listens until `shutdown`. On SQLite, orders only change in this process, but the CLI may
+/// revoke a token from another one: poll for that instead.
 pub async fn listen_for_changes(service: Service, shutdown: CancellationToken) {
     let Db::Postgres { pool, node, .. } = service.db().clone() else {
-        return;
+        return watch_revocations(service, shutdown).await;
     };
     loop {
         let mut listener = match connect(&pool).await {
@@ -56,6 +60,25 @@ pub async fn listen_for_changes(service: Service, shutdown: CancellationToken) {
                     break;
                 }
             }
+        }
+    }
+}
+
+async fn watch_revocations(service: Service, shutdown: CancellationToken) {
+    let mut seen = None;
+    loop {
+        match crate::store::tokens::revocation_mark(service.db()).await {
+            Ok(mark) => {
+                if seen.is_some_and(|s| s != mark) {
+                    service.on_signal(Signal::Tokens);
+                }
+                seen = Some(mark);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot check for revoked tokens"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SQLITE_TOKEN_POLL) => {}
         }
     }
 }

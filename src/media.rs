@@ -18,7 +18,7 @@ mod store;
 
 pub use config::{Backend, InvalidSetting, S3Config, StorageConfig};
 pub use error::PhotoError;
-pub use process::{Limits, Processed, Rendition, THUMB_MAX_SIDE, WEB_MAX_SIDE, process};
+pub use process::{DECODE_BUDGET, Limits, Processed, Rendition, THUMB_MAX_SIDE, WEB_MAX_SIDE, process};
 pub use sniff::SourceFormat;
 pub use store::{InvalidPhotoKey, PhotoKey, Store, StoreError};
 

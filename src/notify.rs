@@ -4,6 +4,7 @@
 
 pub mod channels;
 pub mod config;
+pub mod lease;
 pub mod outcome;
 pub mod sign;
 pub mod smtp;
@@ -16,6 +17,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::history;
 use crate::domain::model::{Event, Order, jobs};
 use crate::domain::order::Channel;
 use crate::domain::transition::EventKind;
@@ -25,6 +27,7 @@ use crate::store::deliveries::{self, Job, NewDelivery, Settle, Status};
 use crate::store::{events, now_ms, orders};
 use crate::web::portal::view::{self, ShopView};
 use channels::{Email, Telegram, Text, Webhook};
+use lease::Leases;
 use outcome::{Outcome, backoff};
 use templates::{Part, Templates};
 
@@ -71,9 +74,9 @@ impl Notifier {
 
     /// Runs the worker until `stop` is cancelled.
     ///
-    /// Recording a batch's results overlaps with claiming and sending the next batch (never
-    /// more than one batch waits to be recorded), so the database round trips of one batch
-    /// do not leave the channels idle.
+    /// Each result is recorded as soon as it is known, while the rest of its batch is still
+    /// being sent; the last results of a batch are recorded while the next batch is claimed
+    /// and sent (never more than one batch waits to be recorded).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let w = self.service.config().notify.worker.clone();
         tracing::info!(concurrency = w.concurrency, "outbox worker started");
@@ -82,7 +85,8 @@ impl Notifier {
             if stop.is_cancelled() {
                 break;
             }
-            let jobs = match self.claim().await {
+            let claimed_at = now_ms();
+            let jobs = match self.claim(claimed_at).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim outbox jobs");
@@ -90,7 +94,8 @@ impl Notifier {
                 }
             };
             if jobs.is_empty() {
-                // The batch being recorded may expand into new jobs: look again once it is in.
+                // The batch being recorded may expand into new jobs, or unblock the next
+                // message of an order: look again once it is in.
                 if let Some(previous) = recording.take() {
                     Self::finish(previous).await;
                     continue;
@@ -102,12 +107,10 @@ impl Notifier {
                 }
                 continue;
             }
-            let results = self.handle_all(jobs).await;
-            if let Some(previous) = recording.take() {
+            let tail = self.send_batch(jobs, claimed_at).await;
+            if let Some(previous) = recording.replace(tail) {
                 Self::finish(previous).await;
             }
-            let me = self.clone();
-            recording = Some(tokio::spawn(async move { me.record(&results).await }));
         }
         if let Some(previous) = recording {
             Self::finish(previous).await;
@@ -122,36 +125,101 @@ impl Notifier {
     }
 
     /// Processes every due job once (for tests and `kiln worker --once`); returns how many.
-    pub async fn drain_once(&self) -> anyhow::Result<usize> {
-        let jobs = self.claim().await?;
+    pub async fn drain_once(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let claimed_at = now_ms();
+        let jobs = self.claim(claimed_at).await?;
         let n = jobs.len();
-        let results = self.handle_all(jobs).await;
-        self.record(&results).await;
+        if n > 0 {
+            Self::finish(self.send_batch(jobs, claimed_at).await).await;
+        }
         Ok(n)
     }
 
     /// Claims the next batch of due jobs for one lease.
-    async fn claim(&self) -> Result<Vec<Job>, sqlx::Error> {
+    async fn claim(&self, now: i64) -> Result<Vec<Job>, sqlx::Error> {
         let w = &self.service.config().notify.worker;
         let lease = i64::try_from(w.lease.as_millis()).unwrap_or(i64::MAX / 4);
-        deliveries::claim(self.service.db(), now_ms(), lease, i64::from(w.batch)).await
+        deliveries::claim(self.service.db(), now, lease, i64::from(w.batch)).await
     }
 
-    /// Handles a claimed batch, up to `concurrency` jobs at a time.
-    async fn handle_all(&self, jobs: Vec<Job>) -> Vec<Settle> {
-        let concurrency = self.service.config().notify.worker.concurrency;
-        futures::stream::iter(jobs).map(|job| self.handle(job)).buffer_unordered(concurrency).collect().await
+    /// Sends a claimed batch, up to `concurrency` messages at a time, under leases kept alive
+    /// until every result is recorded; returns once every job is handled, with the recording
+    /// of the last results still running in the returned task.
+    async fn send_batch(self: &Arc<Self>, jobs: Vec<Job>, claimed_at: i64) -> tokio::task::JoinHandle<()> {
+        let w = &self.service.config().notify.worker;
+        let leases = Arc::new(Leases::new(self.service.db().clone(), w.lease, claimed_at, &jobs));
+        let (results, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stop_keeping = CancellationToken::new();
+        let keeper = tokio::spawn({
+            let (leases, stop) = (leases.clone(), stop_keeping.clone());
+            async move { leases.keep(stop).await }
+        });
+        let recorder = tokio::spawn({
+            let (me, leases) = (self.clone(), leases.clone());
+            async move {
+                me.record_as_they_come(rx, &leases).await;
+                stop_keeping.cancel();
+                let _ = keeper.await;
+            }
+        });
+        futures::stream::iter(jobs)
+            .map(|job| self.handle_leased(job, &leases))
+            .buffer_unordered(w.concurrency)
+            .for_each(|settled| {
+                if let Some(settled) = settled {
+                    // The recorder only stops once this sender is dropped.
+                    let _ = results.send(settled);
+                }
+                std::future::ready(())
+            })
+            .await;
+        drop(results);
+        recorder
     }
 
-    /// Records a batch's results in one transaction. A crash before that commit leaves the
-    /// jobs claimed; when their lease runs out they are taken again and re-sent under the
-    /// same identity.
+    /// Handles `job` while its lease holds: `None` if another worker took it over (nothing
+    /// may be recorded then), a retry if the lease could not be renewed before it ran out.
+    async fn handle_leased(&self, job: Job, leases: &Leases) -> Option<Settle> {
+        let id = job.id;
+        let work = self.handle(job.clone());
+        tokio::pin!(work);
+        loop {
+            let left = leases.deadline(id)? - now_ms();
+            if left <= 0 {
+                let detail = "not sent: the worker could not renew its lease in time".to_owned();
+                return Some(self.settle(job, Outcome::Retry { detail, after: None }));
+            }
+            tokio::select! {
+                settled = &mut work => return Some(settled),
+                () = tokio::time::sleep(Duration::from_millis(left.unsigned_abs())) => {}
+            }
+        }
+    }
+
+    /// Records results as they arrive, together when several are ready at once.
+    async fn record_as_they_come(&self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Settle>, leases: &Leases) {
+        let mut ready = Vec::new();
+        while let Some(first) = rx.recv().await {
+            ready.push(first);
+            while ready.len() < 256 {
+                match rx.try_recv() {
+                    Ok(more) => ready.push(more),
+                    Err(_) => break,
+                }
+            }
+            self.record(&ready).await;
+            leases.release(ready.iter().map(|s| s.job().id));
+            ready.clear();
+        }
+    }
+
+    /// Records results in one transaction. A crash before that commit leaves the jobs
+    /// claimed; when their lease runs out they are taken again and re-sent under the same
+    /// identity.
     async fn record(&self, results: &[Settle]) {
-        let expanded = results.iter().any(|r| matches!(r, Settle::Expand { deliveries, .. } if !deliveries.is_empty()));
+        // New deliveries are due now, and a recorded message may let the next of its order go.
         match deliveries::settle(self.service.db(), results, now_ms()).await {
-            // New deliveries are due now.
-            Ok(_) if expanded => self.service.outbox_signal().notify_one(),
-            Ok(_) => {}
+            Ok(_) => self.service.outbox_signal().notify_one(),
             Err(e) => tracing::warn!(error = %e, jobs = results.len(), "cannot record outbox results"),
         }
     }
@@ -194,9 +262,10 @@ impl Notifier {
         Settle::Attempt { job, status, run_at_ms, detail }
     }
 
-    /// The stable identity of a message: the same on every attempt, whatever the worker.
+    /// The stable identity of a message: the same on every attempt, whatever the worker, in
+    /// RFC 5322's `<id-left@id-right>` form (lettre writes the header value as given).
     fn message_id(&self, job: &Job) -> String {
-        format!("kiln.{}.{}@{}", job.id, job.created_at, self.node)
+        format!("<kiln.{}.{}@{}>", job.id, job.created_at, self.node)
     }
 
     async fn deliver(&self, job: &Job) -> Outcome {
@@ -281,9 +350,13 @@ impl Notifier {
         };
         let order = orders::by_id(db, order_id).await.map_err(|e| retry(&e))?;
         let event = events::by_id(db, event_id).await.map_err(|e| retry(&e))?;
-        let (Some(order), Some(event)) = (order, event) else {
+        let (Some(mut order), Some(event)) = (order, event) else {
             return Err(Outcome::Permanent { detail: "the order or event is gone".to_owned() });
         };
+        // Every message says what was true when its event happened, however late it is sent.
+        let log = events::for_order(db, order_id, false).await.map_err(|e| retry(&e))?;
+        let upto: Vec<Event> = log.into_iter().filter(|e| e.id <= event.id).collect();
+        order.state = history::state_after(self.service.workflows().get(&order.workflow), &upto, &order.state);
         match kind {
             jobs::PUBLISH_EVENT => Ok(self.publish(&order, &event).await),
             jobs::NOTIFY_CUSTOMER => self.customer(&order, &event).await,

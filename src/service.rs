@@ -44,6 +44,8 @@ struct Inner {
     hub: crate::live::Hub,
     media: crate::media::Store,
     outbox: tokio::sync::Notify,
+    /// Bounds the photos decoded at once, so memory has a ceiling whatever clients send.
+    decodes: tokio::sync::Semaphore,
 }
 
 /// What reads keep in memory. Every write through the service invalidates what it changed
@@ -103,9 +105,16 @@ impl Caches {
     }
 }
 
+/// How many photos this machine decodes at once under the configured pixel limit.
+fn decode_slots(config: &Config) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    config.media.limits().concurrent_decodes(crate::media::DECODE_BUDGET, cores)
+}
+
 impl Service {
     /// Builds the service over an open (and migrated) database.
     pub fn new(db: Db, workflows: Workflows, config: Config, sealer: Sealer, media: crate::media::Store) -> Self {
+        let slots = decode_slots(&config);
         let caches = Caches {
             ids: ViewCache::new(100_000),
             states: ViewCache::new(100_000),
@@ -125,6 +134,7 @@ impl Service {
                 hub: crate::live::Hub::default(),
                 media,
                 outbox: tokio::sync::Notify::new(),
+                decodes: tokio::sync::Semaphore::new(slots),
             }),
         }
     }

@@ -27,6 +27,25 @@ impl Limits {
     pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 }
 
+impl Limits {
+    /// Memory the decoding of one photo at the pixel limit may take: the decoded RGBA pixels,
+    /// the colour-converted and rotated copies the pipeline makes of them, and the resize
+    /// buffers (measured at about 3.5 × 4 bytes per pixel; rounded up).
+    pub fn decode_bytes(&self) -> u64 {
+        self.max_pixels.saturating_mul(16)
+    }
+
+    /// How many photos may be decoded at once so that decoding stays within `budget` bytes and
+    /// never uses more threads than `cores`; at least one.
+    pub fn concurrent_decodes(&self, budget: u64, cores: usize) -> usize {
+        let by_memory = usize::try_from(budget / self.decode_bytes().max(1)).unwrap_or(usize::MAX);
+        by_memory.min(cores).max(1)
+    }
+}
+
+/// Memory all concurrent photo decodes together may take: 768 MiB.
+pub const DECODE_BUDGET: u64 = 768 * 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Self { max_bytes: Self::DEFAULT_MAX_BYTES, max_pixels: Self::DEFAULT_MAX_PIXELS }
@@ -90,4 +109,21 @@ pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, PhotoError> {
     let (width, height) = (decoded.pixels.width(), decoded.pixels.height());
     let (web, thumb) = render::renditions(decoded)?;
     Ok(Processed { format, width, height, web, thumb })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_decodes_fit_the_memory_budget_and_the_cores() {
+        let at = |max_pixels| Limits { max_pixels, ..Limits::default() };
+        // 40 MP takes 640 MB: one at a time in 768 MiB, whatever the cores.
+        assert_eq!(at(40_000_000).concurrent_decodes(DECODE_BUDGET, 8), 1);
+        // 12 MP photos: four fit, but never more than the cores.
+        assert_eq!(at(12_000_000).concurrent_decodes(DECODE_BUDGET, 8), 4);
+        assert_eq!(at(12_000_000).concurrent_decodes(DECODE_BUDGET, 2), 2);
+        // A limit beyond the budget still decodes, one at a time.
+        assert_eq!(at(1_000_000_000).concurrent_decodes(DECODE_BUDGET, 2), 1);
+    }
 }

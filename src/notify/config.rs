@@ -170,6 +170,9 @@ impl Default for WorkerConfig {
     }
 }
 
+/// The shortest lease the worker can keep renewed.
+pub const MIN_LEASE: Duration = Duration::from_secs(3);
+
 /// Durations written like `30s` or `5m` in the config file.
 mod humantime_serde_compat {
     use std::time::Duration;
@@ -204,6 +207,15 @@ impl NotifyConfig {
         let w = &self.worker;
         if w.batch == 0 || w.concurrency == 0 || w.max_attempts == 0 {
             return Err(("notify.worker", "batch, concurrency and max_attempts must be at least 1".to_owned()));
+        }
+        // The lease is renewed every third of it, and a renewal must finish within that third
+        // (or the job is abandoned before another worker could take it): shorter leases leave
+        // no room for a database round trip under load.
+        if w.lease < MIN_LEASE {
+            return Err(("notify.worker.lease", format!("must be at least {}s", MIN_LEASE.as_secs())));
+        }
+        if w.poll_interval.is_zero() || w.poll_interval >= w.lease {
+            return Err(("notify.worker.poll_interval", "must be more than zero and less than the lease".to_owned()));
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use super::{Applied, Service, ServiceError};
 use crate::domain::change::Change;
 use crate::domain::model::Actor;
 use crate::domain::order::Visibility;
-use crate::media::{PhotoKey, Processed, process};
+use crate::media::{PhotoKey, process};
 use crate::store::now_ms;
 use crate::store::photos::{self, NewPhoto, Photo};
 
@@ -57,16 +57,24 @@ impl Service {
             return Err(ServiceError::invalid("photo", format!("send at most {MAX_PHOTOS} photos at once")));
         }
         let limits = self.config().media.limits();
-        // Decoding is CPU-bound: keep it off the async workers.
-        let processed = tokio::task::spawn_blocking(move || {
-            uploads
-                .iter()
-                .map(|u| process(&u.bytes, &limits).map(|p| (p, u.bytes.len())).map_err(|e| (u.field.clone(), e)))
-                .collect::<Result<Vec<(Processed, usize)>, _>>()
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("photo task failed: {e}")))?
-        .map_err(|(field, source)| ServiceError::Photo { field, source })?;
+        let mut processed = Vec::with_capacity(uploads.len());
+        for upload in uploads {
+            // Decoding takes up to 16 bytes a pixel: only as many at once as memory allows.
+            let _slot = self
+                .inner
+                .decodes
+                .acquire()
+                .await
+                .map_err(|e| ServiceError::Internal(format!("photo decoding is shut down: {e}")))?;
+            // Decoding is CPU-bound: keep it off the async workers.
+            let done = tokio::task::spawn_blocking(move || {
+                let size = upload.bytes.len();
+                process(&upload.bytes, &limits).map(|p| (p, size)).map_err(|e| (upload.field, e))
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("photo task failed: {e}")))?;
+            processed.push(done.map_err(|(field, source)| ServiceError::Photo { field, source })?);
+        }
 
         let mut records = Vec::with_capacity(processed.len());
         for (p, size) in processed {

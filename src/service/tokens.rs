@@ -58,12 +58,13 @@ impl Service {
         if let Some(info) = self.inner.caches.tokens.get(&hash) {
             return Ok(Some(info));
         }
+        let generation = self.inner.caches.tokens.generation();
         let Some(row) = tokens::active_by_hash(self.db(), &hash).await? else {
             return Ok(None);
         };
         let scope = Scope::parse(&row.scope).map_err(ServiceError::Internal)?;
         let info = TokenInfo { id: row.id, name: row.name, scope };
-        self.inner.caches.tokens.insert(hash, info.clone());
+        self.inner.caches.tokens.insert(generation, hash, info.clone());
         Ok(Some(info))
     }
 

@@ -43,25 +43,31 @@ pub struct NewDelivery {
 }
 
 /// Claims up to `limit` due jobs (and jobs whose worker's lease ran out) for `lease_ms`.
+///
+/// A delivery is only claimed at the head of its line: while an earlier message of the same
+/// order to the same channel and recipient is pending, retrying or being sent — or an earlier
+/// event of the order is still to be expanded into its messages — it waits, so a customer
+/// receives an order's messages in the order its events happened. Dead and sent ones no
+/// longer block; other orders keep flowing.
 pub async fn claim(db: &Db, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
-    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF o SKIP LOCKED" } else { "" };
     // Two statements rather than one OR, so that each reads its partial index in order and
     // stops at the limit (an OR became a bitmap scan over every entry, dead ones included).
     let pick = [
         // Lapsed leases first: normally none, and a backlog must not starve a crashed job.
-        "status = 'running' AND locked_until <= $1 ORDER BY locked_until, id",
-        "status IN ('pending', 'retrying') AND run_at <= $1 ORDER BY run_at, id",
+        ("o.status = 'running' AND o.locked_until <= $1", "o.locked_until, o.id"),
+        ("o.status IN ('pending', 'retrying') AND o.run_at <= $1", "o.run_at, o.id"),
     ];
     let mut tx = db.begin().await?;
     let mut jobs: Vec<Job> = Vec::new();
-    for filter in pick {
+    for (filter, order) in pick {
         let left = limit - i64::try_from(jobs.len()).unwrap_or(i64::MAX);
         if left <= 0 {
             break;
         }
         let sql = format!(
             "UPDATE outbox SET status = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1 \
-             WHERE id IN (SELECT id FROM outbox WHERE {filter} LIMIT $3{lock}) \
+             WHERE id IN (SELECT o.id FROM outbox o WHERE {filter} AND {HEAD_OF_LINE} ORDER BY {order} LIMIT $3{lock}) \
              RETURNING id, kind, order_id, event_id, payload, channel, recipient, attempts, created_at"
         );
         let found: Vec<Job> = on_tx!(&mut tx, |conn| {
@@ -77,6 +83,30 @@ pub async fn claim(db: &Db, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Ve
     tx.commit().await?;
     jobs.sort_by_key(|j| j.id);
     Ok(jobs)
+}
+
+/// No earlier open job stands before delivery `o` in its line (see [`claim`]).
+const HEAD_OF_LINE: &str = "(o.kind <> 'deliver' OR NOT EXISTS (SELECT 1 FROM outbox e \
+    WHERE e.order_id = o.order_id AND e.status IN ('pending', 'retrying', 'running') AND e.id <> o.id \
+    AND ((e.kind <> 'deliver' AND e.event_id < o.event_id) \
+      OR (e.kind = 'deliver' AND e.channel = o.channel AND e.recipient = o.recipient \
+          AND (e.event_id < o.event_id OR (e.event_id = o.event_id AND e.id < o.id))))))";
+
+/// Extends the lease of jobs this worker still holds (claimed as `(id, attempts)`) to
+/// `until_ms`; returns the ids it still holds. A job missing from the answer was taken over.
+pub async fn renew(db: &Db, held: &[(i64, i64)], now_ms: i64, until_ms: i64) -> Result<Vec<i64>, sqlx::Error> {
+    const SQL: &str = "UPDATE outbox SET locked_until = $1, updated_at = $2 \
+        WHERE id = $3 AND attempts = $4 AND status = 'running' RETURNING id";
+    let mut tx = db.begin().await?;
+    let mut kept = Vec::with_capacity(held.len());
+    for &(id, attempts) in held {
+        let found: Option<i64> = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(SQL).bind(until_ms).bind(now_ms).bind(id).bind(attempts).fetch_optional(conn).await
+        })?;
+        kept.extend(found);
+    }
+    tx.commit().await?;
+    Ok(kept)
 }
 
 /// How an attempt ended, as stored.
@@ -125,6 +155,15 @@ pub enum Settle {
         /// One per message.
         deliveries: Vec<NewDelivery>,
     },
+}
+
+impl Settle {
+    /// The job this is the result of.
+    pub fn job(&self) -> &Job {
+        match self {
+            Settle::Attempt { job, .. } | Settle::Expand { job, .. } => job,
+        }
+    }
 }
 
 /// Writes a batch of results in one transaction (one commit for the batch instead of one per

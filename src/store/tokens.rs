@@ -63,3 +63,10 @@ pub async fn revoke(tx: &mut Tx, id: i64, now: i64) -> Result<bool, sqlx::Error>
     let done = on_tx!(tx, |conn| sqlx::query(SQL).bind(now).bind(id).execute(conn).await.map(|r| r.rows_affected()))?;
     Ok(done == 1)
 }
+
+/// A mark that changes whenever a token is revoked, by this process or another (the CLI on
+/// the same SQLite file): how many are revoked, and the latest revocation time.
+pub async fn revocation_mark(db: &Db) -> Result<(i64, i64), sqlx::Error> {
+    const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(revoked_at), 0) FROM api_tokens WHERE revoked_at IS NOT NULL";
+    on_read!(db, |conn| sqlx::query_as(SQL).fetch_one(conn).await)
+}

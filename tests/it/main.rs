@@ -16,6 +16,7 @@ mod moves;
 mod nodes;
 mod notifications;
 mod orders;
+mod outbox;
 mod peers;
 mod photos;
 mod tracking;

@@ -17,13 +17,13 @@ use crate::fixtures;
 use crate::helpers::{TestApp, on_postgres, order_body, spawn_app_with};
 use crate::peers::{Answer, HttpPeer, SmtpServer, verify_webhook};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 /// A fresh secret, and the one it replaces (the spec's test-vector secret).
-const NEW_SECRET: &str = "whsec_c2VjcmV0LWtleS1mb3Itcm90YXRpb24tdGVzdHMtMzI=";
+pub(crate) const NEW_SECRET: &str = "whsec_c2VjcmV0LWtleS1mb3Itcm90YXRpb24tdGVzdHMtMzI=";
 const OLD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Fast retries so that tests of backoff take seconds, not minutes.
-fn quick_worker(c: &mut Config) {
+pub(crate) fn quick_worker(c: &mut Config) {
     let w = &mut c.notify.worker;
     w.enabled = true;
     w.poll_interval = Duration::from_millis(50);
@@ -44,7 +44,7 @@ fn email_config(smtp: &SmtpServer) -> EmailConfig {
     }
 }
 
-fn webhook(name: &str, url: &str, secrets: &[&str]) -> WebhookConfig {
+pub(crate) fn webhook(name: &str, url: &str, secrets: &[&str]) -> WebhookConfig {
     WebhookConfig {
         name: name.to_owned(),
         url: url.to_owned(),
@@ -52,20 +52,20 @@ fn webhook(name: &str, url: &str, secrets: &[&str]) -> WebhookConfig {
     }
 }
 
-async fn create(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn create(app: &TestApp, body: Value) -> Value {
     let res = app.post("/orders", &body).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     res.json().await.expect("json")
 }
 
-async fn messages(app: &TestApp, reference: &str) -> Vec<Value> {
+pub(crate) async fn messages(app: &TestApp, reference: &str) -> Vec<Value> {
     let res = app.get(&format!("/orders/{reference}/messages")).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.expect("json")
 }
 
 /// Waits until the order's messages satisfy `done`.
-async fn wait_messages(app: &TestApp, reference: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn wait_messages(app: &TestApp, reference: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let started = std::time::Instant::now();
     loop {
         let list = messages(app, reference).await;
@@ -128,6 +128,11 @@ async fn a_stage_email_reaches_a_real_smtp_server_in_the_customers_language() {
     assert!(subject.contains(reference) && subject.contains("Scelta del blocco"), "Italian stage label: {subject}");
     let message_id = parsed.message_id().expect("Message-ID").to_owned();
     assert!(message_id.starts_with("kiln."), "{message_id}");
+    // RFC 5322 §3.6.4: `msg-id = "<" id-left "@" id-right ">"`, brackets included on the wire.
+    let raw_id = parsed.header_raw("Message-ID").expect("a Message-ID header").trim();
+    assert_eq!(raw_id, format!("<{message_id}>"), "the header keeps its angle brackets");
+    assert!(message_id.split_once('@').is_some_and(|(l, r)| !l.is_empty() && !r.is_empty()), "{message_id}");
+    assert_python_email_finds_no_defect(raw);
     let text = parsed.body_text(0).expect("plain text part");
     assert!(text.contains("Buongiorno") && text.contains(tracking_url), "{text}");
     assert!(text.contains("Il blocco è arrivato dalla cava"), "the note");
@@ -471,4 +476,27 @@ async fn two_workers_on_postgres_send_each_of_2000_messages_exactly_once() {
     assert_eq!((calls, ids.len()), (2000, 2000), "every job sent exactly once");
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'deliver' AND status = 'sent'").await, 2000);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_attempts").await, 2000, "one attempt per job");
+}
+
+/// Python's `email` package (what the acceptance run reads our mail with) finds no defect in
+/// the message or its `Message-ID`; skipped where there is no python3.
+fn assert_python_email_finds_no_defect(raw: &[u8]) {
+    use std::io::Write;
+    const SCRIPT: &str = "import sys, email, email.policy\n\
+        m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)\n\
+        h = m['Message-ID']\n\
+        bad = list(m.defects) + (list(h.defects) if h is not None else ['no Message-ID'])\n\
+        print('ok' if not bad else repr(bad))\n";
+    let child = std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("skipped: no python3 to parse the message with");
+        return;
+    };
+    child.stdin.take().expect("stdin").write_all(raw).expect("write the message to python3");
+    let out = child.wait_with_output().expect("python3 runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "Python's email parser finds defects");
 }

@@ -197,6 +197,7 @@ struct PeerState {
     hold: Arc<Mutex<Option<tokio::sync::watch::Receiver<bool>>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
     default: Default,
+    delay: Arc<Mutex<Duration>>,
 }
 
 /// An HTTP server that records every request and answers from a script, then by default.
@@ -213,6 +214,7 @@ impl HttpPeer {
             hold: Arc::default(),
             script: Arc::default(),
             default: Arc::new(default),
+            delay: Arc::default(),
         };
         let router = axum::Router::new().fallback(handle).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind peer");
@@ -231,6 +233,11 @@ impl HttpPeer {
     /// Records the next request at once but answers it only when `release` turns true.
     pub fn hold_next(&self, release: tokio::sync::watch::Receiver<bool>) {
         *self.state.hold.lock().expect("lock") = Some(release);
+    }
+
+    /// Takes this long over every answer from now on, like a slow receiver.
+    pub fn delay(&self, delay: Duration) {
+        *self.state.delay.lock().expect("lock") = delay;
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -265,6 +272,10 @@ async fn handle(
     let request = Request { method, path: uri.path().to_owned(), headers, body };
     let answer = state.script.lock().expect("lock").pop_front().unwrap_or_else(|| (state.default)(&request));
     state.requests.lock().expect("lock").push(request);
+    let delay = *state.delay.lock().expect("lock");
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let hold = state.hold.lock().expect("lock").take();
     if let Some(mut release) = hold {
         let _ = release.wait_for(|v| *v).await;
