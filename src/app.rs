@@ -111,7 +111,12 @@ impl App {
     /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let router = crate::web::router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let listener = tokio::spawn(crate::live::listen_for_changes(self.service.clone(), shutdown.clone()));
+        let service = self.service.clone();
+        let listener = tokio::spawn(crate::live::listen_for_changes(
+            self.service.db().clone(),
+            move |signal| service.on_signal(signal),
+            shutdown.clone(),
+        ));
         let worker = self
             .service
             .config()

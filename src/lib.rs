@@ -18,4 +18,5 @@ pub mod media;
 pub mod notify;
 pub mod service;
 pub mod store;
+pub mod view;
 pub mod web;

@@ -7,11 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
-
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{Service, Signal};
 use crate::store::Db;
 
 /// The channel the triggers notify on.
@@ -20,16 +17,45 @@ pub const CHANNEL: &str = "kiln_changes";
 /// How often a SQLite node looks for tokens revoked by another process (`kiln token revoke`).
 pub const SQLITE_TOKEN_POLL: Duration = Duration::from_secs(1);
 
-/// Listens until `shutdown`. On SQLite, orders only change in this process, but the CLI may
-/// revoke a token from another one: poll for that instead.
-pub async fn listen_for_changes(service: Service, shutdown: CancellationToken) {
-    let Db::Postgres { pool, node, .. } = service.db().clone() else {
-        return watch_revocations(service, shutdown).await;
+/// A change made elsewhere (another node, or a trigger) that caches must hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// An order, or its tracking link, changed.
+    Order(i64),
+    /// API tokens changed.
+    Tokens,
+    /// Notifications may have been missed: forget everything.
+    Resync,
+}
+
+impl Signal {
+    /// Parses a `kiln_changes` notification payload (`order:<id>:<node>` or
+    /// `tokens:<node>`) into the signal and the name of the node that caused it.
+    pub fn parse(payload: &str) -> Option<(Self, &str)> {
+        let (kind, rest) = payload.split_once(':')?;
+        match kind {
+            "order" => {
+                let (id, node) = rest.split_once(':')?;
+                Some((Signal::Order(id.parse().ok()?), node))
+            }
+            "tokens" => Some((Signal::Tokens, rest)),
+            _ => None,
+        }
+    }
+}
+
+/// Passes the changes other processes make to `apply` until `shutdown`. On PostgreSQL they
+/// arrive as notifications from the triggers; on SQLite, orders only change in this
+/// process, but the CLI may revoke a token from another one, so that is polled for.
+pub async fn listen_for_changes(db: Db, apply: impl Fn(Signal) + Send + Sync, shutdown: CancellationToken) {
+    let Some(node) = db.node().map(str::to_owned) else {
+        return watch_revocations(&db, &apply, shutdown).await;
     };
     loop {
-        let mut listener = match connect(&pool).await {
-            Ok(listener) => listener,
-            Err(e) => {
+        let mut listener = match db.listen(CHANNEL).await {
+            Some(Ok(listener)) => listener,
+            None => return,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "cannot listen for changes; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -38,7 +64,7 @@ pub async fn listen_for_changes(service: Service, shutdown: CancellationToken) {
             }
         };
         // Anything may have changed while we were not listening.
-        service.on_signal(Signal::Resync);
+        apply(Signal::Resync);
         loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -48,12 +74,12 @@ pub async fn listen_for_changes(service: Service, shutdown: CancellationToken) {
                 Ok(Some(n)) => match Signal::parse(n.payload()) {
                     // Our own changes updated our caches when they committed.
                     Some((_, from)) if from == node => {}
-                    Some((signal, _)) => service.on_signal(signal),
+                    Some((signal, _)) => apply(signal),
                     None => tracing::warn!(payload = n.payload(), "unknown change notification"),
                 },
                 Ok(None) => {
                     tracing::warn!("change listener reconnected; caches cleared");
-                    service.on_signal(Signal::Resync);
+                    apply(Signal::Resync);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "change listener failed; reconnecting");
@@ -64,13 +90,13 @@ pub async fn listen_for_changes(service: Service, shutdown: CancellationToken) {
     }
 }
 
-async fn watch_revocations(service: Service, shutdown: CancellationToken) {
+async fn watch_revocations(db: &Db, apply: &(impl Fn(Signal) + Send + Sync), shutdown: CancellationToken) {
     let mut seen = None;
     loop {
-        match crate::store::tokens::revocation_mark(service.db()).await {
+        match crate::store::tokens::revocation_mark(db).await {
             Ok(mark) => {
                 if seen.is_some_and(|s| s != mark) {
-                    service.on_signal(Signal::Tokens);
+                    apply(Signal::Tokens);
                 }
                 seen = Some(mark);
             }
@@ -81,13 +107,6 @@ async fn watch_revocations(service: Service, shutdown: CancellationToken) {
             () = tokio::time::sleep(SQLITE_TOKEN_POLL) => {}
         }
     }
-}
-
-async fn connect(pool: &sqlx::PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.ignore_pool_close_event(false);
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
 }
 
 /// Per-order change counters that live watchers wait on. A watcher only learns *that* its

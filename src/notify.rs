@@ -25,7 +25,7 @@ use crate::i18n::Catalog;
 use crate::service::{PhotoSize, Service};
 use crate::store::deliveries::{self, Job, NewDelivery, Settle, Status};
 use crate::store::{events, now_ms, orders};
-use crate::web::portal::view::{self, ShopView};
+use crate::view::{self, ShopView};
 use channels::{Email, Telegram, Text, Webhook};
 use lease::Leases;
 use outcome::{Outcome, backoff};

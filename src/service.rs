@@ -5,6 +5,7 @@
 mod change;
 mod create;
 mod error;
+mod messages;
 mod photos;
 mod tokens;
 mod track;
@@ -17,10 +18,12 @@ use bytes::Bytes;
 
 pub use change::Applied;
 pub use create::{Created, Idempotency, NewOrder, Rendered};
-pub use error::ServiceError;
+pub use error::{BoxError, ServiceError};
 pub use photos::{PhotoSize, Upload};
 pub use tokens::{Scope, TOKEN_PREFIX, TokenInfo};
 pub use track::TrackSnapshot;
+
+pub use crate::live::Signal;
 
 use crate::cache::{TtlCache, ViewCache};
 use crate::config::Config;
@@ -71,33 +74,6 @@ struct Caches {
 
 /// One load of an order's tracking snapshot, shared by everyone who asked while it ran.
 type SnapshotLoad = tokio::sync::OnceCell<Option<Arc<TrackSnapshot>>>;
-
-/// A change made elsewhere (another node, or a trigger) that caches must hear about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// An order, or its tracking link, changed.
-    Order(i64),
-    /// API tokens changed.
-    Tokens,
-    /// Notifications may have been missed: forget everything.
-    Resync,
-}
-
-impl Signal {
-    /// Parses a `kiln_changes` notification payload (`order:<id>:<node>` or
-    /// `tokens:<node>`) into the signal and the name of the node that caused it.
-    pub fn parse(payload: &str) -> Option<(Self, &str)> {
-        let (kind, rest) = payload.split_once(':')?;
-        match kind {
-            "order" => {
-                let (id, node) = rest.split_once(':')?;
-                Some((Signal::Order(id.parse().ok()?), node))
-            }
-            "tokens" => Some((Signal::Tokens, rest)),
-            _ => None,
-        }
-    }
-}
 
 impl Caches {
     fn loads(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Arc<SnapshotLoad>>> {

@@ -2,36 +2,32 @@
 //! PostgreSQL, chosen by URL; the same SQL text runs on both through each native driver.
 
 pub mod changes;
+pub mod columns;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
 pub mod orders;
 pub mod outbox;
-pub mod pg_batch;
 pub mod photos;
+mod postgres;
+mod sqlite;
 pub mod tokens;
 pub mod tracking;
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::postgres::PgListener;
+use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::config::redact_url;
-
-/// Runs `$body` with `$conn` bound to a reading executor of whichever backend `$db` is.
+/// Runs `$body` with `$conn` bound to a reading executor of whichever engine `$db` is.
 macro_rules! on_read {
     ($db:expr, |$conn:ident| $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite { reader, .. } => {
-                let $conn = reader;
+        match $db.engine() {
+            $crate::store::Engine::Sqlite(sqlite) => {
+                let $conn = &sqlite.reader;
                 $body
             }
-            $crate::store::Db::Postgres { pool, .. } => {
-                let $conn = pool;
+            $crate::store::Engine::Postgres(pg) => {
+                let $conn = &pg.pool;
                 $body
             }
         }
@@ -65,26 +61,18 @@ pub enum Backend {
     Postgres,
 }
 
-/// A handle to the database; cheap to clone.
+/// A handle to the database; cheap to clone. What differs per engine lives in
+/// [`sqlite`] and [`postgres`]; the rest of kiln only calls the functions of `store`.
 #[derive(Debug, Clone)]
-pub enum Db {
-    /// SQLite: every write goes through the single writer connection, so writers never
-    /// stall each other on SQLite's file lock; reads run in parallel on the readers.
-    Sqlite {
-        /// One connection, used for every write.
-        writer: SqlitePool,
-        /// Read-only connections.
-        reader: SqlitePool,
-    },
-    /// PostgreSQL, with the batch writers that let concurrent changes share commits.
-    Postgres {
-        /// The pool.
-        pool: PgPool,
-        /// Group-commit writers for order changes.
-        batcher: pg_batch::Batcher,
-        /// This node's name, set as every connection's `application_name`.
-        node: String,
-    },
+pub struct Db {
+    engine: Engine,
+}
+
+/// The engine behind a [`Db`]; only `store` looks inside.
+#[derive(Debug, Clone)]
+enum Engine {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 /// An open write transaction.
@@ -113,84 +101,45 @@ impl Tx {
     }
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 impl Db {
-    /// Connects to the database the URL names; `max_connections` bounds the pool.
+    /// Connects to the database the URL names (`sqlite:` or `postgres:`); `max_connections`
+    /// bounds the pool.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let shown = redact_url(url);
-        if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .with_context(|| format!("invalid SQLite URL {shown}"))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
-            if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
-            }
-            // A local file connection cannot go stale, so skip the ping sqlx sends on every
-            // acquire (a hop to SQLite's worker thread each time). SQLite's default page cache
-            // is 2 MB; the writer touches several indexes per change, so give it room.
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.clone().pragma("cache_size", "-65536"))
-                .await
-                .with_context(|| format!("cannot open the SQLite database {shown}"))?;
-            let reader = SqlitePoolOptions::new()
-                .max_connections(max_connections)
-                .test_before_acquire(false)
-                .connect_lazy_with(options.read_only(true));
-            Ok(Db::Sqlite { writer, reader })
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite(sqlite::Sqlite::connect(url, max_connections).await?)
         } else {
-            let node = format!("kiln-{}", crate::crypto::random_token(6));
-            let options = PgConnectOptions::from_str(url)
-                .with_context(|| format!("invalid PostgreSQL URL {shown}"))?
-                .application_name(&node)
-                // kiln's statements are point lookups and small writes whose best plan does
-                // not depend on the values; re-planning the change statement per execution
-                // (the default for its first runs and with array parameters) costs more than
-                // running it.
-                .options([("plan_cache_mode", "force_generic_plan")]);
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))?;
-            let batcher = pg_batch::Batcher::start(pool.clone());
-            Ok(Db::Postgres { pool, batcher, node })
-        }
+            Engine::Postgres(postgres::Postgres::connect(url, max_connections).await?)
+        };
+        Ok(Self { engine })
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            Db::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await,
-            Db::Postgres { pool, .. } => POSTGRES_MIGRATIONS.run(pool).await,
+        match &self.engine {
+            Engine::Sqlite(db) => db.migrate().await,
+            Engine::Postgres(db) => db.migrate().await,
         }
         .context("database migration failed")
     }
 
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres { .. } => Backend::Postgres,
+        match &self.engine {
+            Engine::Sqlite(_) => Backend::Sqlite,
+            Engine::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so that another process
     /// writing the same file makes us wait rather than fail half-way).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self {
-            Db::Sqlite { writer, .. } => writer.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
-            Db::Postgres { pool, .. } => pool.begin().await.map(Tx::Postgres),
+        match &self.engine {
+            Engine::Sqlite(db) => db.writer.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+            Engine::Postgres(db) => db.pool.begin().await.map(Tx::Postgres),
         }
     }
 
@@ -201,12 +150,27 @@ impl Db {
 
     /// Closes every connection.
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { writer, reader } => {
-                reader.close().await;
-                writer.close().await;
-            }
-            Db::Postgres { pool, .. } => pool.close().await,
+        match &self.engine {
+            Engine::Sqlite(db) => db.close().await,
+            Engine::Postgres(db) => db.pool.close().await,
+        }
+    }
+
+    /// The name other nodes see on this node's change notifications; `None` on SQLite,
+    /// where one process owns the database.
+    pub fn node(&self) -> Option<&str> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(db) => Some(&db.node),
+        }
+    }
+
+    /// Starts listening to change notifications on `channel`; `None` on SQLite, which has
+    /// no notifications.
+    pub async fn listen(&self, channel: &str) -> Option<Result<PgListener, sqlx::Error>> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(db) => Some(db.listen(channel).await),
         }
     }
 }

@@ -100,6 +100,25 @@ fn base_event(kind: EventKind, actor: &Actor, order: &Order) -> NewEvent {
     NewEvent { data: json!({ "stage": order.state.stage }), ..NewEvent::new(kind, actor) }
 }
 
+/// Plans the creation of `order` (built in the stage it starts in): its `created` event and
+/// the jobs a new order causes — publishing, telling the staff, and telling the customer when
+/// that stage notifies and is visible to them.
+pub fn plan_creation(wf: &Workflow, order: Order, actor: &Actor) -> Plan {
+    let stage = wf.stage(&order.state.stage);
+    let visible = stage.is_some_and(|s| s.visible);
+    let event = NewEvent {
+        to_stage: Some(order.state.stage.clone()),
+        visibility: if visible { Visibility::Customer } else { Visibility::Internal },
+        data: json!({ "priority": order.state.priority }),
+        ..NewEvent::new(EventKind::Created, actor)
+    };
+    let mut jobs = vec![NewJob { kind: jobs::PUBLISH_EVENT, event: 0 }, NewJob { kind: jobs::NOTIFY_STAFF, event: 0 }];
+    if visible && stage.is_some_and(|s| s.notify) {
+        jobs.push(NewJob { kind: jobs::NOTIFY_CUSTOMER, event: 0 });
+    }
+    Plan { order, events: vec![event], jobs }
+}
+
 /// Plans `change` on `order` under workflow `wf` at time `now`.
 pub fn plan(wf: &Workflow, order: &Order, change: &Change, actor: &Actor, now: DateTime<Utc>) -> Result<Plan, Refusal> {
     let mut plan = Plan { order: order.clone(), events: Vec::new(), jobs: Vec::new() };

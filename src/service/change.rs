@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::{Service, ServiceError};
 use crate::domain::change::{Change, plan};
 use crate::domain::model::{Actor, Event, NewEvent, Order};
-use crate::store::pg_batch::PlannedWrite;
-use crate::store::{self, changes, orders};
+use crate::store::changes::{self, PlannedWrite};
+use crate::store::{self, orders};
 
 /// The result of a committed change.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl Service {
         // update the caches it affects.
         tokio::spawn(async move { this.change_to_completion(&reference, &change, &actor, at).await })
             .await
-            .map_err(|e| ServiceError::Internal(format!("change task failed: {e}")))?
+            .map_err(|e| ServiceError::internal("change task failed", e))?
     }
 
     async fn change_to_completion(
@@ -82,7 +82,7 @@ impl Service {
             (self.latest_order(reference).await?.ok_or_else(not_found)?, None)
         };
         let wf = self.workflows().get(&order.workflow).ok_or_else(|| {
-            ServiceError::Internal(format!("order {reference} uses workflow `{}`, which is not loaded", order.workflow))
+            ServiceError::broken(format!("order {reference} uses workflow `{}`, which is not loaded", order.workflow))
         })?;
         let plan = plan(wf, &order, change, actor, now).map_err(ServiceError::Refused)?;
 

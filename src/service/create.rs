@@ -1,14 +1,15 @@
 //! Creating orders, with optional idempotency keys.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Service, ServiceError, change::recorded};
 use crate::crypto::{random_token, token_hash};
-use crate::domain::model::{Actor, Customer, Event, ExternalIds, LineItem, NewEvent, Order, jobs};
-use crate::domain::order::{OrderRef, Priority, Status, Visibility};
-use crate::domain::transition::{EventKind, OrderState};
-use crate::store::{self, events, idempotency, is_unique_violation, orders, outbox, tracking};
+use crate::domain::change::plan_creation;
+use crate::domain::model::{Actor, Customer, Event, ExternalIds, LineItem, Order};
+use crate::domain::order::{OrderRef, Priority, Status};
+use crate::domain::transition::OrderState;
+use crate::store::{self, changes, idempotency, is_unique_violation, orders, tracking};
 
 /// Random bytes in a tracking token: 160 bits, above the 128 the threat model asks for.
 pub(super) const TRACKING_TOKEN_BYTES: usize = 20;
@@ -149,23 +150,17 @@ impl Service {
         orders::insert_items(&mut tx, order.id, &new.items).await?;
 
         let token = random_token(TRACKING_TOKEN_BYTES);
-        let sealed = self.inner.sealer.seal("tracking", &token).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let sealed = self
+            .inner
+            .sealer
+            .seal("tracking", &token)
+            .map_err(|e| ServiceError::internal("cannot seal a tracking token", e))?;
         tracking::insert(&mut tx, order.id, &token_hash(&token), &sealed, now.timestamp_millis()).await?;
 
-        let event = NewEvent {
-            to_stage: Some(order.state.stage.clone()),
-            visibility: if stage.visible { Visibility::Customer } else { Visibility::Internal },
-            data: json!({ "priority": order.state.priority }),
-            ..NewEvent::new(EventKind::Created, actor)
-        };
-        let event_id = events::insert(&mut tx, order.id, &event, now.timestamp_millis()).await?;
-        let mut job_kinds = vec![jobs::PUBLISH_EVENT, jobs::NOTIFY_STAFF];
-        if stage.notify && stage.visible {
-            job_kinds.push(jobs::NOTIFY_CUSTOMER);
-        }
-        let job_rows: Vec<_> =
-            job_kinds.into_iter().map(|kind| outbox::JobRow { kind, order_id: order.id, event_id }).collect();
-        outbox::enqueue(&mut tx, &job_rows, now.timestamp_millis()).await?;
+        let plan = plan_creation(wf, order, actor);
+        let at_ms = now.timestamp_millis();
+        let event_ids = changes::append(&mut tx, plan.order.id, &plan.events, &plan.jobs, at_ms).await?;
+        let order = plan.order;
 
         let response = render(&order, &new.items, &self.tracking_url_for(&token));
         if let Some(idem) = &idem {
@@ -173,19 +168,19 @@ impl Service {
         }
         tx.commit().await?;
         self.committed(&order);
-        let event = recorded(event, event_id, order.id, now);
+        let event = plan.events.into_iter().zip(event_ids).map(|(e, id)| recorded(e, id, order.id, now)).next();
+        let event = event.ok_or_else(|| ServiceError::broken("a new order's plan has no event"))?;
         Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
     }
 
     async fn replay(&self, idem: &Idempotency) -> Result<Created, ServiceError> {
         let saved = idempotency::find(self.db(), idem.token_id, &idem.key)
             .await?
-            .ok_or_else(|| ServiceError::Internal(format!("idempotency key `{}` vanished", idem.key)))?;
+            .ok_or_else(|| ServiceError::broken(format!("idempotency key `{}` vanished", idem.key)))?;
         if !crate::crypto::constant_time_eq(saved.request_hash.as_bytes(), idem.request_hash.as_bytes()) {
             return Err(ServiceError::IdempotencyMismatch(idem.key.clone()));
         }
-        let status =
-            u16::try_from(saved.status).map_err(|_| ServiceError::Internal("stored status is invalid".to_owned()))?;
+        let status = u16::try_from(saved.status).map_err(|e| ServiceError::internal("stored status is invalid", e))?;
         Ok(Created::Replayed(Rendered { status, body: saved.body }))
     }
 }

@@ -65,14 +65,14 @@ impl Service {
                 .decodes
                 .acquire()
                 .await
-                .map_err(|e| ServiceError::Internal(format!("photo decoding is shut down: {e}")))?;
+                .map_err(|e| ServiceError::internal("photo decoding is shut down", e))?;
             // Decoding is CPU-bound: keep it off the async workers.
             let done = tokio::task::spawn_blocking(move || {
                 let size = upload.bytes.len();
                 process(&upload.bytes, &limits).map(|p| (p, size)).map_err(|e| (upload.field, e))
             })
             .await
-            .map_err(|e| ServiceError::Internal(format!("photo task failed: {e}")))?;
+            .map_err(|e| ServiceError::internal("photo task failed", e))?;
             processed.push(done.map_err(|(field, source)| ServiceError::Photo { field, source })?);
         }
 
@@ -85,7 +85,7 @@ impl Service {
                 media.put(&web_key, Bytes::from(p.web.bytes), p.web.content_type),
                 media.put(&thumb_key, Bytes::from(p.thumb.bytes), p.thumb.content_type),
             );
-            web.and(thumb).map_err(|e| ServiceError::Internal(format!("cannot store a photo: {e}")))?;
+            web.and(thumb).map_err(|e| ServiceError::internal("cannot store a photo", e))?;
             records.push(NewPhoto {
                 order_id,
                 visibility,
@@ -131,7 +131,7 @@ impl Service {
             PhotoSize::Web => &photo.web_key,
             PhotoSize::Thumb => &photo.thumb_key,
         };
-        let key = PhotoKey::parse(key).map_err(|e| ServiceError::Internal(format!("stored photo key: {e}")))?;
-        self.inner.media.get(&key).await.map_err(|e| ServiceError::Internal(format!("cannot read a photo: {e}")))
+        let key = PhotoKey::parse(key).map_err(|e| ServiceError::internal("stored photo key", e))?;
+        self.inner.media.get(&key).await.map_err(|e| ServiceError::internal("cannot read a photo", e))
     }
 }

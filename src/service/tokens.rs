@@ -62,7 +62,7 @@ impl Service {
         let Some(row) = tokens::active_by_hash(self.db(), &hash).await? else {
             return Ok(None);
         };
-        let scope = Scope::parse(&row.scope).map_err(ServiceError::Internal)?;
+        let scope = Scope::parse(&row.scope).map_err(|e| ServiceError::broken(format!("stored token scope: {e}")))?;
         let info = TokenInfo { id: row.id, name: row.name, scope };
         self.inner.caches.tokens.insert(generation, hash, info.clone());
         Ok(Some(info))

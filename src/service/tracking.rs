@@ -23,7 +23,7 @@ impl Service {
             return Ok(None);
         };
         let token = self.inner.sealer.open(CONTEXT, &sealed).map_err(|e| {
-            ServiceError::Internal(format!("tracking link of order {order_id}: {e}; was the secret key changed?"))
+            ServiceError::internal(format!("tracking link of order {order_id} (was the secret key changed?)"), e)
         })?;
         Ok(Some(self.tracking_url_for(&token)))
     }
@@ -39,7 +39,11 @@ impl Service {
     /// Revokes the order's link and issues a new one; returns the new URL.
     pub async fn reissue_tracking_link(&self, reference: &str, actor: &Actor) -> Result<String, ServiceError> {
         let token = random_token(TRACKING_TOKEN_BYTES);
-        let sealed = self.inner.sealer.seal(CONTEXT, &token).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let sealed = self
+            .inner
+            .sealer
+            .seal(CONTEXT, &token)
+            .map_err(|e| ServiceError::internal("cannot seal a tracking token", e))?;
         self.link_change(reference, actor, EventKind::LinkReissued, Some((token_hash(&token), sealed))).await?;
         Ok(self.tracking_url_for(&token))
     }

@@ -1,18 +1,25 @@
 //! The append-only audit log of each order.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
+use super::columns::{self, EVENT};
 use super::{Db, Tx, corrupt, from_ms, on_read, on_tx};
 use crate::domain::model::{Event, NewEvent};
 use crate::domain::order::{Source, Visibility};
 use crate::domain::transition::EventKind;
 
-/// Appends one event, returning its id.
-pub(crate) const INSERT: &str = "INSERT INTO order_events (order_id, kind, from_stage, to_stage, actor, source, note, \
-    internal_note, visibility, photo_ids, data, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+/// Appends one event, returning its id: `order_id`, then the columns of [`EVENT`].
+pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO order_events (order_id, {}) VALUES ({}) RETURNING id",
+        columns::event_names(),
+        columns::placeholders(1, EVENT.len() + 1)
+    )
+});
 
-/// Binds an event's columns after `order_id` (kind .. created_at: 11 values).
+/// Binds an event's columns after `order_id`, in the order of [`EVENT`].
 pub(crate) fn bind_more<'q, DB, O>(
     query: sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments>,
     event: &NewEvent,
@@ -56,7 +63,11 @@ where
 
 /// Appends an event and returns its id.
 pub async fn insert(tx: &mut Tx, order_id: i64, event: &NewEvent, at_ms: i64) -> Result<i64, sqlx::Error> {
-    on_tx!(tx, |conn| bind_insert(sqlx::query_scalar(INSERT), order_id, event, at_ms).fetch_one(conn).await)
+    on_tx!(tx, |conn| {
+        bind_insert(sqlx::query_scalar(sqlx::AssertSqlSafe(INSERT.as_str())), order_id, event, at_ms)
+            .fetch_one(conn)
+            .await
+    })
 }
 
 #[derive(FromRow)]

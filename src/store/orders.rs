@@ -5,6 +5,9 @@ mod list;
 use chrono::NaiveDate;
 use sqlx::FromRow;
 
+use std::sync::LazyLock;
+
+use super::columns::{self, ORDER_MUTABLE, ORDER_MUTABLE_TEXT};
 use super::{Db, Tx, corrupt, from_ms, on_read, on_tx};
 use crate::domain::model::{Customer, LineItem, Order};
 use crate::domain::order::{Channel, EmailAddress, Language, OrderRef, PhoneNumber, Priority, Status, TimeZone};
@@ -109,14 +112,14 @@ impl TryFrom<OrderRow> for Order {
 
 /// The order's mutable columns in binding order (`$1`..`$19`), shared by insert and update.
 pub(crate) struct MutableColumns {
-    values: [Option<String>; 17],
+    values: [Option<String>; ORDER_MUTABLE_TEXT],
     stage_entered_at: i64,
     updated_at: i64,
 }
 
 impl MutableColumns {
     /// The text columns `$1`..`$17`.
-    pub(crate) fn values(&self) -> &[Option<String>; 17] {
+    pub(crate) fn values(&self) -> &[Option<String>; ORDER_MUTABLE_TEXT] {
         &self.values
     }
 
@@ -182,40 +185,30 @@ macro_rules! bind_mutable {
 }
 pub(crate) use bind_mutable;
 
-/// The mutable columns, in the order of [`MutableColumns`]: 17 text columns, then 2 times.
-pub(crate) const MUTABLE_COLUMNS: [&str; 19] = [
-    "stage",
-    "status",
-    "priority",
-    "resume_priority",
-    "customer_name",
-    "customer_email",
-    "customer_phone",
-    "customer_telegram",
-    "customer_channels",
-    "customer_language",
-    "customer_timezone",
-    "due_date",
-    "notes",
-    "customer_note",
-    "external_ids",
-    "metadata",
-    "search_text",
-    "stage_entered_at",
-    "updated_at",
-];
+/// `stage = $1, …, updated_at = $19`: the mutable columns bound as [`bind_mutable`] does.
+pub(crate) static MUTABLE_SET: LazyLock<String> = LazyLock::new(|| columns::assignments(&ORDER_MUTABLE, 1));
 
-pub(crate) const MUTABLE_SET: &str = "stage = $1, status = $2, priority = $3, resume_priority = $4, customer_name = $5, \
-    customer_email = $6, customer_phone = $7, customer_telegram = $8, customer_channels = $9, \
-    customer_language = $10, customer_timezone = $11, due_date = $12, notes = $13, customer_note = $14, \
-    external_ids = $15, metadata = $16, search_text = $17, stage_entered_at = $18, updated_at = $19";
+/// The order's id and expected version follow the mutable columns.
+pub(crate) const GUARD_ID: usize = ORDER_MUTABLE.len() + 1;
 
-const INSERT_ORDER: &str = "INSERT INTO orders (stage, status, priority, resume_priority, customer_name, \
-    customer_email, customer_phone, customer_telegram, customer_channels, customer_language, customer_timezone, \
-    due_date, notes, customer_note, external_ids, metadata, search_text, stage_entered_at, updated_at, \
-    reference, workflow, created_at, version) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1) \
-    RETURNING id";
+/// The version-guarded update of an order: its mutable columns, then `id` and `version` as
+/// `$20` and `$21`. Changes nothing if someone else changed the order first.
+pub(crate) static GUARDED_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE orders SET {}, version = version + 1 WHERE id = ${GUARD_ID} AND version = ${}",
+        *MUTABLE_SET,
+        GUARD_ID + 1
+    )
+});
+
+static INSERT_ORDER: LazyLock<String> = LazyLock::new(|| {
+    let n = ORDER_MUTABLE.len();
+    format!(
+        "INSERT INTO orders ({}, reference, workflow, created_at, version) VALUES ({}, 1) RETURNING id",
+        ORDER_MUTABLE.join(", "),
+        columns::placeholders(1, n + 3),
+    )
+});
 
 /// Takes the next number for generated references.
 pub async fn next_reference_number(tx: &mut Tx) -> Result<i64, sqlx::Error> {
@@ -227,7 +220,7 @@ pub async fn next_reference_number(tx: &mut Tx) -> Result<i64, sqlx::Error> {
 pub async fn insert(tx: &mut Tx, order: &Order) -> Result<i64, sqlx::Error> {
     let cols = MutableColumns::of(order);
     on_tx!(tx, |conn| {
-        bind_mutable!(sqlx::query_scalar(INSERT_ORDER), cols)
+        bind_mutable!(sqlx::query_scalar(sqlx::AssertSqlSafe(INSERT_ORDER.as_str())), cols)
             .bind(order.reference.as_str())
             .bind(&order.workflow)
             .bind(order.created_at.timestamp_millis())
@@ -261,10 +254,9 @@ pub async fn insert_items(tx: &mut Tx, order_id: i64, items: &[LineItem]) -> Res
 /// Writes an order's mutable columns if its version is still `order.version`; `false`
 /// means someone else changed it first.
 pub async fn update_if_version(tx: &mut Tx, order: &Order) -> Result<bool, sqlx::Error> {
-    let sql = format!("UPDATE orders SET {MUTABLE_SET}, version = version + 1 WHERE id = $20 AND version = $21");
     let cols = MutableColumns::of(order);
     let done = on_tx!(tx, |conn| {
-        bind_mutable!(sqlx::query(sqlx::AssertSqlSafe(sql)), cols)
+        bind_mutable!(sqlx::query(sqlx::AssertSqlSafe(GUARDED_UPDATE.as_str())), cols)
             .bind(order.id)
             .bind(order.version)
             .execute(conn)

@@ -1,6 +1,7 @@
 //! The transactional outbox: jobs written in the same transaction as the change that causes
 //! them, picked up by the worker after commit.
 
+use super::columns::{OUTBOX_INSERT, outbox_values};
 use super::{Db, Tx, on_read, on_tx};
 
 /// A job ready to insert: kind, order and event it is about.
@@ -19,17 +20,13 @@ pub(crate) fn insert_sql(n: usize) -> String {
     if n == 0 {
         return String::new();
     }
-    let mut sql = String::from(
-        "INSERT INTO outbox (kind, order_id, event_id, payload, status, attempts, run_at, created_at, updated_at) VALUES ",
-    );
-    for i in 0..n {
-        let b = i * 3;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${}, '{{}}', 'pending', 0, $1, $1, $1)", b + 2, b + 3, b + 4));
-    }
-    sql
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let b = i * 3;
+            format!("({})", outbox_values(&format!("${}", b + 2), &format!("${}", b + 3), &format!("${}", b + 4), "$1"))
+        })
+        .collect();
+    format!("INSERT INTO outbox ({OUTBOX_INSERT}) VALUES {}", rows.join(", "))
 }
 
 /// Binds jobs to [`insert_sql`] for any backend.

@@ -226,8 +226,7 @@ impl From<ServiceError> for ApiError {
             )
             .retry_after(1),
             ServiceError::Photo { field, source } => photo_problem(field, &source),
-            ServiceError::Store(e) => Self::internal(e),
-            ServiceError::Internal(e) => Self::internal(e),
+            e @ (ServiceError::Store(_) | ServiceError::Internal { .. }) => Self::internal(e.chain()),
         }
     }
 }

@@ -4,7 +4,6 @@ mod guard;
 mod live;
 pub mod render;
 mod unsubscribe;
-pub mod view;
 
 use std::sync::Arc;
 

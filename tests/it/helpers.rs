@@ -31,12 +31,53 @@ pub struct TestApp {
     pub secret_key: String,
     _data_dir: TempDir,
     shutdown: CancellationToken,
+    /// The PostgreSQL schema made for this app, dropped with it.
+    schema: Option<String>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(schema) = self.schema.take() {
+            drop_schema(schema);
+        }
     }
+}
+
+/// Drops a test's PostgreSQL schema. The test's runtime may be shutting down, so this runs on
+/// a thread of its own; a schema still locked after two seconds is left for the next run's
+/// fresh database.
+fn drop_schema(schema: String) {
+    let Ok(base) = std::env::var("KILN_TEST_DATABASE_URL") else { return };
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(async {
+            let mut admin = sqlx::PgConnection::connect(&base).await.ok()?;
+            let sql = format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.ok()?;
+            admin.close().await.ok()
+        })
+    });
+    let _ = dropped.join();
+}
+
+/// Logs the servers' tracing output to the test's output when `TEST_LOG` is set (its value
+/// is the filter, e.g. `TEST_LOG=kiln=debug`; `1` means `info`).
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(filter) = std::env::var("TEST_LOG") else { return };
+        let filter = if filter.is_empty() || filter == "1" { "info".to_owned() } else { filter };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// The schema a test database URL from [`test_database_url`] names, if any.
+fn schema_of(url: &str) -> Option<String> {
+    url.split_once("search_path%3D").map(|(_, schema)| schema.to_owned())
 }
 
 /// Whether the suite runs on PostgreSQL.
@@ -92,10 +133,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after `adjust` has changed the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_log();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
     let mut config = test_config(data_dir.path()).await;
+    // Made for this app; dropped with it even if `adjust` points the app elsewhere.
+    let schema = schema_of(&config.database_url());
     config.base_url = base.parse().expect("base url");
     config.secret_key = Some(kiln::crypto::Sealer::generate_key().into());
     adjust(&mut config);
@@ -119,6 +163,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         secret_key,
         _data_dir: data_dir,
         shutdown,
+        schema,
     }
 }
 
@@ -193,6 +238,30 @@ impl TestApp {
         } else {
             let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("connect postgres");
             sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut conn).await.expect("sql runs");
+        }
+    }
+
+    /// Sends every message the outbox holds, as a worker would, until none is due; returns
+    /// how many jobs were handled. Tests call this instead of running a worker and polling.
+    pub async fn drain_outbox(&self) -> usize {
+        let notifier = kiln::notify::Notifier::new(self.service.clone()).expect("a notifier");
+        let mut handled = 0;
+        loop {
+            match notifier.drain_once().await.expect("the outbox drains") {
+                0 => return handled,
+                n => handled += n,
+            }
+        }
+    }
+
+    /// The first column of every row a query returns, as text.
+    pub async fn strings(&self, query: &str) -> Vec<String> {
+        if self.db_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.expect("connect sqlite");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_all(&mut conn).await.expect("query")
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("connect postgres");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_all(&mut conn).await.expect("query")
         }
     }
 

@@ -21,3 +21,4 @@ mod peers;
 mod photos;
 mod tracking;
 mod tracking_links;
+mod writes;

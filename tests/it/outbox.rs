@@ -143,8 +143,7 @@ async fn a_webhook_sent_late_carries_the_stage_of_its_own_event() {
     for stage in ["released", "in_progress"] {
         assert_eq!(app.move_to(&reference, stage).await.status(), StatusCode::OK);
     }
-    let notifier = Notifier::new(app.service.clone()).expect("notifier");
-    while notifier.drain_once().await.expect("drain") > 0 {}
+    assert!(app.drain_outbox().await > 0);
     let bodies: Vec<Value> = receiver.requests().iter().map(|r| r.json()).collect();
     let moved: Vec<&Value> = bodies.iter().filter(|b| b["type"] == "order.moved").collect();
     assert_eq!(moved.len(), 2, "{bodies:#?}");

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::service::{Service, ServiceError};
-use crate::store::{deliveries, from_ms, now_ms};
+use crate::service::Service;
+use crate::store::from_ms;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem, Result};
 use crate::web::extract::{Reader, Writer};
@@ -78,8 +78,7 @@ async fn list_messages(
     _reader: Reader,
     Path(reference): Path<String>,
 ) -> Result<Json<Vec<MessageOut>>> {
-    let id = service.order_id(&reference).await?.ok_or_else(|| ServiceError::OrderNotFound(reference.clone()))?;
-    let (messages, attempts) = deliveries::for_order(service.db(), id).await.map_err(ServiceError::from)?;
+    let (messages, attempts) = service.messages(&reference).await?;
     let out = messages
         .into_iter()
         .map(|m| {
@@ -141,7 +140,8 @@ async fn retry_message(
 ) -> Result<(axum::http::StatusCode, Json<RetryOut>)> {
     let not_found = || ApiError::not_found("no dead message has this id");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    deliveries::retry(service.db(), id, now_ms()).await.map_err(ServiceError::from)?.ok_or_else(not_found)?;
-    service.outbox_signal().notify_one();
+    if !service.retry_message(id).await? {
+        return Err(not_found());
+    }
     Ok((axum::http::StatusCode::ACCEPTED, Json(RetryOut { id, state: "queued".to_owned() })))
 }

@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::view::TrackView;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem};
-use crate::web::portal::view::TrackView;
 use crate::web::portal::{Peer, Refused, lookup, rendered, wanted_language};
 
 /// Routes for the JSON twin.

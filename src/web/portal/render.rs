@@ -14,11 +14,11 @@ use chrono_tz::Tz;
 use minijinja::{Environment, Value, context};
 use sha2::{Digest, Sha256};
 
-use super::view::{self, ShopView, TrackView};
 use crate::config::ShopConfig;
 use crate::domain::workflow::Workflows;
 use crate::i18n::{Bundle, Catalog};
 use crate::service::TrackSnapshot;
+use crate::view::{self, ShopView, TrackView};
 
 const PAGE: &str = include_str!("../../../templates/portal/page.html");
 const LIVE: &str = include_str!("../../../templates/portal/live.html");

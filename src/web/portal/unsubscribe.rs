@@ -10,7 +10,6 @@ use bytes::Bytes;
 
 use super::guard::private_headers;
 use super::{PRIVATE, Peer, lookup};
-use crate::store::{deliveries, now_ms};
 use crate::web::AppState;
 
 fn escape(text: &str) -> String {
@@ -84,11 +83,9 @@ pub async fn opt_out(
         scopes.extend(order.customer.email.as_ref().map(|e| format!("address:{}", e.as_str().to_lowercase())));
         scopes.extend(order.customer.phone.as_ref().map(|p| format!("address:{}", p.as_str())));
     }
-    for scope in &scopes {
-        if let Err(e) = deliveries::opt_out(state.service.db(), scope, now_ms()).await {
-            tracing::error!(error = %e, "cannot record an opt-out");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+    if let Err(e) = state.service.opt_out(&scopes).await {
+        tracing::error!(error = %e.chain(), "cannot record an opt-out");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     tracing::info!(order = %order.reference, all, "customer opted out of messages");
     let t = state.portal.renderer.strings(order.customer.language.as_str());

@@ -1,5 +1,5 @@
 //! What a tracking page shows, in the customer's language and time zone: the same structure
-//! feeds the HTML page and its JSON twin.
+//! feeds the HTML page, its JSON twin and the messages the outbox worker renders.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;

@@ -10,30 +10,16 @@ use std::sync::{Arc, LazyLock};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::orders::{MUTABLE_COLUMNS, MutableColumns};
-use crate::domain::model::{NewEvent, NewJob, Order};
+use crate::domain::model::NewEvent;
+use crate::store::changes::{PlannedWrite, WriteResult};
+use crate::store::columns::{self, EVENT, ORDER_MUTABLE, ORDER_MUTABLE_TEXT, OUTBOX_INSERT};
+use crate::store::orders::MutableColumns;
 
 /// Most changes written in one statement.
 const MAX_BATCH: usize = 64;
 /// Batch writers. One: while a batch runs the next one gathers, and batches never wait on
 /// each other's row locks (several writers measured no faster and can deadlock).
 const WRITERS: usize = 1;
-
-/// A planned change, ready to write.
-#[derive(Debug)]
-pub struct PlannedWrite {
-    /// The order after the change; `version` is the one it must still have.
-    pub order: Order,
-    /// Events to append.
-    pub events: Vec<NewEvent>,
-    /// Jobs about those events.
-    pub jobs: Vec<NewJob>,
-    /// Time of the change (epoch ms).
-    pub at_ms: i64,
-}
-
-/// The event ids of a written change, or `None` if its order had changed.
-pub type WriteResult = Result<Option<Vec<i64>>, sqlx::Error>;
 
 struct Pending {
     write: Arc<PlannedWrite>,
@@ -102,12 +88,26 @@ async fn write_batch(pool: &sqlx::PgPool, writes: &[Arc<PlannedWrite>]) -> Resul
     write_all(&mut conn, writes).await
 }
 
+/// Parameters: `$1..$3` each change's position, order id and expected version; then one array
+/// per mutable column; then one array per event column, led by the position of the event's
+/// change and the event's own position; then the jobs' event positions and kinds.
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
-    let n = MUTABLE_COLUMNS.len();
-    let input_types: Vec<String> =
-        (0..n).map(|i| format!("${}::{}[]", i + 4, if i + 2 >= n { "bigint" } else { "text" })).collect();
-    let set: Vec<String> = MUTABLE_COLUMNS.iter().map(|c| format!("{c} = i.{c}")).collect();
-    let e = n + 4; // first event parameter
+    let n = ORDER_MUTABLE.len();
+    let input_types: Vec<String> = ORDER_MUTABLE
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!("${}::{}[]", i + 4, if i >= ORDER_MUTABLE_TEXT { "bigint" } else { "text" }))
+        .collect();
+    let set: Vec<String> = ORDER_MUTABLE.iter().map(|c| format!("{c} = i.{c}")).collect();
+    let e = n + 4; // first event parameter: the change's position, then the event's
+    let event_inputs: Vec<String> = ["bigint", "bigint"]
+        .into_iter()
+        .chain(EVENT.iter().map(|(_, ty)| *ty))
+        .enumerate()
+        .map(|(i, ty)| format!("${}::{ty}[]", e + i))
+        .collect();
+    let j = e + 2 + EVENT.len(); // first job parameter
+    let event_columns = columns::event_names();
     format!(
         "WITH input AS ( \
             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], {inputs}) \
@@ -118,43 +118,25 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
             RETURNING i.ord, o.id \
         ), ev_in AS ( \
             SELECT nextval(pg_get_serial_sequence('order_events', 'id')) AS id, upd.id AS order_id, e.* \
-            FROM unnest(${e}::bigint[], ${e1}::bigint[], ${e2}::text[], ${e3}::text[], ${e4}::text[], ${e5}::text[], \
-                        ${e6}::text[], ${e7}::text[], ${e8}::text[], ${e9}::text[], ${e10}::text[], ${e11}::text[], \
-                        ${e12}::bigint[]) \
-                 AS e(move_ord, ev_ord, kind, from_stage, to_stage, actor, source, note, internal_note, visibility, \
-                      photo_ids, data, created_at) \
+            FROM unnest({event_inputs}) AS e(move_ord, ev_ord, {event_columns}) \
             JOIN upd ON upd.ord = e.move_ord \
         ), ev AS ( \
-            INSERT INTO order_events (id, order_id, kind, from_stage, to_stage, actor, source, note, internal_note, \
-                visibility, photo_ids, data, created_at) \
-            SELECT id, order_id, kind, from_stage, to_stage, actor, source, note, internal_note, visibility, \
-                photo_ids, data, created_at FROM ev_in \
+            INSERT INTO order_events (id, order_id, {event_columns}) \
+            SELECT id, order_id, {event_columns} FROM ev_in \
         ), jobs AS ( \
-            INSERT INTO outbox (kind, order_id, event_id, payload, status, attempts, run_at, created_at, updated_at) \
-            SELECT j.kind, ev_in.order_id, ev_in.id, '{{}}', 'pending', 0, ev_in.created_at, ev_in.created_at, \
-                ev_in.created_at \
-            FROM unnest(${j0}::bigint[], ${j1}::text[]) AS j(ev_ord, kind) JOIN ev_in ON ev_in.ev_ord = j.ev_ord \
+            INSERT INTO outbox ({OUTBOX_INSERT}) \
+            SELECT {job} \
+            FROM unnest(${j}::bigint[], ${j1}::text[]) AS j(ev_ord, kind) JOIN ev_in ON ev_in.ev_ord = j.ev_ord \
         ) \
         SELECT upd.ord, COALESCE((SELECT array_agg(ev_in.id ORDER BY ev_in.ev_ord) FROM ev_in \
                                   WHERE ev_in.move_ord = upd.ord), '{{}}') AS ids \
         FROM upd",
         inputs = input_types.join(", "),
-        columns = MUTABLE_COLUMNS.join(", "),
+        columns = ORDER_MUTABLE.join(", "),
         set = set.join(", "),
-        e1 = e + 1,
-        e2 = e + 2,
-        e3 = e + 3,
-        e4 = e + 4,
-        e5 = e + 5,
-        e6 = e + 6,
-        e7 = e + 7,
-        e8 = e + 8,
-        e9 = e + 9,
-        e10 = e + 10,
-        e11 = e + 11,
-        e12 = e + 12,
-        j0 = e + 13,
-        j1 = e + 14,
+        event_inputs = event_inputs.join(", "),
+        job = columns::outbox_values("j.kind", "ev_in.order_id", "ev_in.id", "ev_in.created_at"),
+        j1 = j + 1,
     )
 });
 
@@ -167,7 +149,7 @@ pub async fn write_all(
     let mut ord: Vec<i64> = Vec::with_capacity(n);
     let mut ids: Vec<i64> = Vec::with_capacity(n);
     let mut versions: Vec<i64> = Vec::with_capacity(n);
-    let mut text_cols: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); MUTABLE_COLUMNS.len() - 2];
+    let mut text_cols: Vec<Vec<Option<String>>> = (0..ORDER_MUTABLE_TEXT).map(|_| Vec::with_capacity(n)).collect();
     let mut entered: Vec<i64> = Vec::with_capacity(n);
     let mut updated: Vec<i64> = Vec::with_capacity(n);
     let mut ev = EventColumns::default();
