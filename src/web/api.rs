@@ -6,6 +6,7 @@ pub mod messages;
 pub mod moves;
 pub mod orders;
 pub mod photos;
+pub mod problems;
 pub mod track;
 pub mod workflows;
 
@@ -13,6 +14,7 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -57,7 +59,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(orders::router())
         .merge(moves::router())
         .merge(messages::router())
@@ -66,7 +68,10 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(links::router())
         .merge(workflows::router())
         .merge(track::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: modifiers of `ApiDoc` run before the routes' operations are added.
+    problems::Problems.modify(&mut doc);
+    (router, doc)
 }
 
 /// Routes under `/api/v1`.
@@ -96,4 +101,6 @@ pub fn router() -> Router<AppState> {
             )
             .into_response()
         })
+        // JSON (problems included) must never be sniffed into something a browser runs.
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }

@@ -1,5 +1,7 @@
 //! Extractors that turn malformed input into our problem details, and bearer-token auth.
 
+mod params;
+
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -7,9 +9,11 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::validate::stray_control;
 use crate::domain::model::Actor;
 use crate::domain::order::Source;
 use crate::service::{Scope, Service, TokenInfo};
+pub use params::{ApiPath, ApiQuery, parse_query};
 
 /// A JSON body: 415 without a JSON content type, 413 when too large, 400 when not JSON,
 /// 422 naming the field when JSON of the wrong shape.
@@ -71,7 +75,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonWithBytes<T> {
     }
 }
 
-/// Parses JSON, naming the path of the first field that does not fit.
+/// Parses JSON, naming the path of the first field that does not fit, or of the first string
+/// with a control character no field accepts (a `\u0000` would otherwise reach PostgreSQL,
+/// which refuses it, as a 500).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
@@ -86,7 +92,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     de.end().map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    if may_hold_controls(bytes) {
+        let doc: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+        if let Some(field) = stray_control(&doc) {
+            return Err(ApiError::invalid(field, "must not contain control characters"));
+        }
+    }
     Ok(value)
+}
+
+/// Control characters reach a JSON text only escaped (`\u0000`, `\b`, `\f`) or as raw DEL and
+/// C1 characters, so most bodies need no second look.
+fn may_hold_controls(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| matches!(w, [b'\\', b'u' | b'b' | b'f'] | [0xC2, 0x80..=0x9F])) || bytes.contains(&0x7F)
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.
@@ -187,5 +206,15 @@ mod tests {
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         let err = parse_json::<Shape>(b"[]").expect_err("not an object");
         assert_eq!(err.problem().field.as_deref(), Some("body"));
+    }
+
+    #[test]
+    fn control_characters_in_strings_are_named() {
+        let err = parse_json::<serde_json::Value>(br#"{"items": [{"d": "a\u0000b"}]}"#).expect_err("NUL");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.problem().field.as_deref(), Some("items[0].d"));
+        let err = parse_json::<serde_json::Value>("{\"n\": \"\u{85}\"}".as_bytes()).expect_err("raw C1");
+        assert_eq!(err.problem().field.as_deref(), Some("n"));
+        parse_json::<serde_json::Value>(br#"{"note": "two\nlines\u00e9\\b"}"#).expect("newlines are text");
     }
 }

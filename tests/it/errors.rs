@@ -205,3 +205,197 @@ async fn the_openapi_document_is_generated_from_the_handlers() {
     assert!(doc["components"]["schemas"]["OrderIn"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// Every route that names an order in its path, with a body it would accept.
+fn order_routes() -> Vec<(reqwest::Method, &'static str, Option<Value>)> {
+    use reqwest::Method;
+    vec![
+        (Method::GET, "", None),
+        (Method::PATCH, "", Some(json!({ "priority": "rush" }))),
+        (Method::POST, "/moves", Some(json!({ "to": "block_selection" }))),
+        (Method::GET, "/events", None),
+        (Method::POST, "/notes", Some(json!({ "body": "hello" }))),
+        (Method::GET, "/messages", None),
+        (Method::GET, "/photos", None),
+        (Method::POST, "/photos", Some(json!({}))),
+        (Method::GET, "/tracking-link", None),
+        (Method::POST, "/tracking-link", None),
+        (Method::DELETE, "/tracking-link", None),
+    ]
+}
+
+/// Asserts a 422 problem naming `field`.
+async fn assert_names(res: reqwest::Response, field: &str, what: &str) {
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+    let p = problem(res).await;
+    assert_eq!(p["field"], field, "{what}: {p}");
+    assert!(p["detail"].as_str().expect("detail").contains("control characters"), "{what}: {p}");
+}
+
+#[tokio::test]
+async fn control_characters_in_urls_are_refused_naming_the_parameter() {
+    let app = spawn_app().await;
+    for name in ["q", "workflow", "stage"] {
+        for value in ["a%00b", "a%0Ab", "%C2%85"] {
+            let res = app.get(&format!("/orders?{name}={value}")).await;
+            assert_names(res, name, &format!("{name}={value}")).await;
+        }
+    }
+    assert_names(app.get("/orders/K-1/events?visibility=%00").await, "visibility", "events filter").await;
+
+    for (method, suffix, body) in order_routes() {
+        let mut req = app
+            .client
+            .request(method.clone(), app.api(&format!("/orders/K%00X{suffix}")))
+            .bearer_auth(&app.write_token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        assert_names(res, "reference", &format!("{method} /orders/K%00X{suffix}")).await;
+    }
+    assert_names(app.get("/workflows/st%00ne").await, "key", "workflow key").await;
+    assert_names(app.get("/photos/1%00/web").await, "id", "photo id").await;
+
+    // The public tracking routes read a token, never a control character: the same 404.
+    let res = app.client.get(app.api("/track/K%00X")).send().await.expect("request");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    problem(res).await;
+    let res = app.client.get(format!("{}/t/K%00X", app.base)).send().await.expect("request");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn control_characters_in_bodies_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let reference = app.new_order("stone").await;
+    let moves = format!("/orders/{reference}/moves");
+    assert_names(app.post(&moves, &json!({ "to": "block\u{0}selection" })).await, "to", "to").await;
+    assert_names(app.post(&moves, &json!({ "to": "block_selection\n" })).await, "to", "to with a newline").await;
+    let body = json!({ "to": "block_selection", "expected_stage": "queued\u{0}" });
+    assert_names(app.post(&moves, &body).await, "expected_stage", "expected_stage").await;
+
+    // One bad reference refuses the whole bulk request before anything is applied.
+    let good = json!({ "reference": reference, "to": "block_selection" });
+    let body = json!({ "moves": [good, good, good, { "reference": "K\u{0}X", "to": "block_selection" }] });
+    assert_names(app.post("/bulk-moves", &body).await, "moves[3].reference", "bulk reference").await;
+    let body = json!({ "moves": [good, { "reference": reference, "to": "x", "expected_stage": "\u{0}" }] });
+    assert_names(app.post("/bulk-moves", &body).await, "moves[1].expected_stage", "bulk expected_stage").await;
+    assert_eq!(app.order(&reference).await["stage"]["key"], "quarry_extraction", "nothing was moved");
+
+    let mut order = order_body("stone");
+    order["external_ids"] = json!({ "stripe": "pi_\u{0}" });
+    let p = problem(app.post("/orders", &order).await).await;
+    assert_eq!(p["field"], "external_ids.stripe", "{p}");
+    let mut order = order_body("stone");
+    order["metadata"] = json!({ "k\u{0}": "v" });
+    assert_eq!(problem(app.post("/orders", &order).await).await["field"], "metadata");
+    let patch = json!({ "customer": { "telegram_chat_id": "\u{0}" } });
+    let p = problem(app.patch(&format!("/orders/{reference}"), &patch).await).await;
+    assert_eq!(p["field"], "customer.telegram_chat_id", "{p}");
+    let note = json!({ "body": "two\nlines\tare fine", "visibility": "internal" });
+    assert_eq!(app.post(&format!("/orders/{reference}/notes"), &note).await.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_and_unknown_stages_are_named() {
+    let app = spawn_app().await;
+    let reference = app.new_order("stone").await;
+    let res = app.get("/orders?stge=queued").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(problem(res).await["field"], "stge");
+    let res = app.get("/orders?q=a&q=b").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(problem(res).await["field"], "q");
+
+    let res = app.move_to(&reference, "no_such_stage").await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let p = problem(res).await;
+    assert_eq!((&p["type"], &p["field"]), (&json!("urn:kiln:problem:move-not-allowed"), &json!("to")), "{p}");
+    let res = app.move_to(&reference, "quality_check").await;
+    assert_eq!(problem(res).await["field"], "to", "a stage the order cannot reach from here");
+    let body = json!({ "moves": [{ "reference": reference, "to": "no_such_stage" }] });
+    let res = app.post("/bulk-moves", &body).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out: Value = res.json().await.expect("json");
+    assert_eq!(out["results"][0]["problem"]["field"], "to");
+}
+
+#[tokio::test]
+async fn api_answers_are_never_sniffed_and_tracking_answers_a_preflight() {
+    let app = spawn_app().await;
+    let order = app.create_order("stone").await;
+    let nosniff = |res: &reqwest::Response, what: &str| {
+        assert_eq!(res.headers().get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{what}");
+    };
+    nosniff(&app.get("/orders").await, "a page of orders");
+    nosniff(&app.get("/orders/K-424242").await, "a problem");
+    nosniff(&app.get("/orders?stge=1").await, "a bad query");
+    nosniff(&app.client.get(app.api("/orders")).send().await.expect("request"), "401");
+    nosniff(&app.get("/no-such-thing").await, "unknown endpoint");
+    nosniff(&app.client.get(app.api("/openapi.json")).send().await.expect("request"), "the document");
+
+    let url = order["tracking_url"].as_str().expect("tracking url");
+    let token = url.rsplit('/').next().expect("token");
+    let track = app.api(&format!("/track/{token}"));
+    nosniff(&app.client.get(&track).send().await.expect("request"), "tracking JSON");
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, &track)
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "accept-language")
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_success(), "preflight answered: {}", res.status());
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let methods = res.headers()["access-control-allow-methods"].to_str().expect("ascii").to_owned();
+    assert!(methods.contains("GET"), "{methods}");
+    assert!(res.headers().contains_key("access-control-allow-headers"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_error_status_as_a_problem() {
+    let app = spawn_app().await;
+    let doc: Value =
+        app.client.get(app.api("/openapi.json")).send().await.expect("request").json().await.expect("json");
+    let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        op(path, method)["responses"].as_object().map(|r| r.keys().cloned().collect()).unwrap_or_default()
+    };
+    for (path, methods) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in methods.as_object().expect("operations") {
+            let responses = operation["responses"].as_object().expect("responses");
+            if operation.get("security").is_some() {
+                for status in ["401", "403"] {
+                    assert!(responses.contains_key(status), "{method} {path} lists {status}");
+                }
+            } else {
+                assert_eq!(path, "/track/{token}", "only the tracking JSON is public");
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with(['4', '5'])) {
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+                assert_eq!(response["content"].as_object().map(|c| c.len()), Some(1), "{method} {path} {status}");
+            }
+        }
+    }
+    let expected = [
+        ("/orders/{reference}", "patch", &["400", "415", "422"][..]),
+        ("/orders/{reference}/moves", "post", &["400", "415"]),
+        ("/orders/{reference}/notes", "post", &["400", "415"]),
+        ("/bulk-moves", "post", &["400", "415"]),
+        ("/orders/{reference}/photos", "post", &["400"]),
+        ("/orders/{reference}/events", "get", &["400", "422"]),
+        ("/orders", "get", &["400", "422"]),
+    ];
+    for (path, method, wanted) in expected {
+        let listed = statuses(path, method);
+        for status in wanted {
+            assert!(listed.iter().any(|s| s == status), "{method} {path} lists {status}: {listed:?}");
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod fixtures;
 mod audit;
 mod browser;
 mod cli;
+mod contract;
 mod errors;
 mod moves;
 mod nodes;

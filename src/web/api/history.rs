@@ -1,7 +1,7 @@
 //! An order's audit events, and notes added to its timeline.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +15,7 @@ use crate::service::Service;
 use crate::store::events;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::{ApiJson, Reader, Writer};
+use crate::web::extract::{ApiJson, ApiPath, ApiQuery, Reader, Writer};
 use crate::web::validate::Check;
 
 /// Routes for events and notes.
@@ -58,10 +58,9 @@ pub struct NoteIn {
 async fn list_events(
     State(service): State<Service>,
     _reader: Reader,
-    Path(reference): Path<String>,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let customer_only = match query.visibility.as_deref() {
         None => false,
         Some(v) => Visibility::parse(v).map_err(|e| ApiError::invalid("visibility", e))? == Visibility::Customer,
@@ -86,7 +85,7 @@ async fn list_events(
 async fn add_note(
     State(service): State<Service>,
     writer: Writer,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
     ApiJson(note): ApiJson<NoteIn>,
 ) -> Result<(StatusCode, Json<EventOut>)> {
     let mut check = Check::default();

@@ -1,7 +1,7 @@
 //! An order's private tracking link: show it, re-issue it, revoke it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,7 +12,7 @@ use super::orders::find_order;
 use crate::service::Service;
 use crate::web::AppState;
 use crate::web::error::{Problem, Result};
-use crate::web::extract::{Reader, Writer};
+use crate::web::extract::{ApiPath, Reader, Writer};
 
 /// Routes for tracking links.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,7 +39,7 @@ pub struct LinkOut {
 async fn get_link(
     State(service): State<Service>,
     _reader: Reader,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
 ) -> Result<Json<LinkOut>> {
     let order = find_order(&service, &reference).await?;
     Ok(Json(LinkOut { url: service.tracking_url(order.id).await? }))
@@ -58,7 +58,7 @@ async fn get_link(
 async fn reissue_link(
     State(service): State<Service>,
     writer: Writer,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
 ) -> Result<(StatusCode, Json<LinkOut>)> {
     let url = service.reissue_tracking_link(&reference, &writer.actor()).await?;
     Ok((StatusCode::CREATED, Json(LinkOut { url: Some(url) })))
@@ -77,7 +77,7 @@ async fn reissue_link(
 async fn revoke_link(
     State(service): State<Service>,
     writer: Writer,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
 ) -> Result<StatusCode> {
     service.revoke_tracking_link(&reference, &writer.actor()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,7 +2,7 @@
 //! operator's retry of a dead one.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +12,7 @@ use crate::service::Service;
 use crate::store::from_ms;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::{Reader, Writer};
+use crate::web::extract::{ApiPath, Reader, Writer};
 
 /// Routes for the delivery log.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,7 +76,7 @@ pub struct MessageOut {
 async fn list_messages(
     State(service): State<Service>,
     _reader: Reader,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
 ) -> Result<Json<Vec<MessageOut>>> {
     let (messages, attempts) = service.messages(&reference).await?;
     let out = messages
@@ -136,7 +136,7 @@ pub struct RetryOut {
 async fn retry_message(
     State(service): State<Service>,
     _writer: Writer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(axum::http::StatusCode, Json<RetryOut>)> {
     let not_found = || ApiError::not_found("no dead message has this id");
     let id: i64 = id.parse().map_err(|_| not_found())?;

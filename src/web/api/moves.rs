@@ -1,7 +1,7 @@
 //! Stage moves, hold, resume and cancel — one order at a time or in bulk.
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -10,12 +10,12 @@ use utoipa_axum::routes;
 use super::orders::{EventOut, OrderOut, order_out};
 use crate::domain::change::Change;
 use crate::domain::order::Priority;
-use crate::domain::transition::{Action, ActionKind};
+use crate::domain::transition::{Action, ActionKind, Refusal};
 use crate::service::{Service, ServiceError};
 use crate::web::AppState;
 use crate::web::api::photos::photo_options;
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::{ApiJson, Writer};
+use crate::web::extract::{ApiJson, ApiPath, Writer};
 use crate::web::multipart;
 use crate::web::validate::Check;
 
@@ -122,6 +122,12 @@ impl MoveIn {
     /// Parses the request into a change, naming any invalid field.
     pub fn parse(self) -> Result<Change> {
         let mut check = Check::default();
+        // Stage keys are matched in memory, but nothing with a control character is one.
+        for (field, value) in [("to", &self.to), ("expected_stage", &self.expected_stage)] {
+            if let Some(value) = value {
+                check.no_controls(field, value);
+            }
+        }
         let kind = match self.action.as_deref() {
             None => Some(ActionKind::Move),
             Some(a) => check.parse("action", ActionKind::parse(a)),
@@ -158,6 +164,24 @@ impl MoveIn {
     }
 }
 
+/// The problem for a refused change, naming `to` when the move's target is at fault: a stage
+/// no workflow has, or one the order cannot reach from where it is (while it can move at all).
+fn refused(service: &Service, change: &Change, err: ServiceError) -> ApiError {
+    let target_at_fault = match (&err, change) {
+        (
+            ServiceError::Refused(Refusal::NotAllowed { allowed, .. }),
+            Change::Act { action: Action::Move { to }, .. },
+        ) => {
+            let unknown = service.workflows().iter().all(|wf| wf.stage(to).is_none());
+            let can_move = allowed.iter().any(|a| a.to.is_some());
+            unknown || (can_move && !allowed.iter().any(|a| a.to.as_deref() == Some(to.as_str())))
+        }
+        _ => false,
+    };
+    let problem = ApiError::from(err);
+    if target_at_fault { problem.field("to") } else { problem }
+}
+
 /// Move an order to another stage, or hold, resume or cancel it.
 ///
 /// Only moves the order's workflow allows are accepted; a refused move answers 409 with the
@@ -185,7 +209,7 @@ impl MoveIn {
 async fn move_order(
     State(service): State<Service>,
     writer: Writer,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
     req: Request,
 ) -> Result<Json<MoveOut>> {
     let actor = writer.actor();
@@ -217,7 +241,7 @@ async fn move_order(
         let ApiJson(body) = ApiJson::<MoveIn>::from_request(req, &()).await?;
         body.parse()?
     };
-    let applied = service.change(&reference, &change, &actor).await?;
+    let applied = service.change(&reference, &change, &actor).await.map_err(|e| refused(&service, &change, e))?;
     Ok(Json(MoveOut {
         order: order_out(&service, &applied.order).await?,
         events: applied.events.iter().map(EventOut::from).collect(),
@@ -267,6 +291,18 @@ async fn bulk_move(
     if body.moves.is_empty() || body.moves.len() > MAX_BULK {
         return Err(ApiError::invalid("moves", format!("send 1 to {MAX_BULK} moves")));
     }
+    // Refused before any move is applied: a reference with a control character is no order's
+    // (and PostgreSQL cannot even compare it), so the request itself is wrong.
+    let mut check = Check::default();
+    for (i, item) in body.moves.iter().enumerate() {
+        check.no_controls(&format!("moves[{i}].reference"), &item.reference);
+        for (field, value) in [("to", &item.to), ("expected_stage", &item.expected_stage)] {
+            if let Some(value) = value {
+                check.no_controls(&format!("moves[{i}].{field}"), value);
+            }
+        }
+    }
+    check.finish()?;
     let actor = writer.actor();
     let mut results = Vec::with_capacity(body.moves.len());
     for item in body.moves {
@@ -280,7 +316,7 @@ async fn bulk_move(
             priority: item.priority,
         };
         let outcome = match single.parse() {
-            Ok(change) => service.change(&reference, &change, &actor).await.map_err(ApiError::from),
+            Ok(change) => service.change(&reference, &change, &actor).await.map_err(|e| refused(&service, &change, e)),
             Err(e) => Err(e),
         };
         results.push(match outcome {

@@ -5,7 +5,7 @@ mod output;
 mod query;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -22,7 +22,7 @@ use crate::service::{Created, Idempotency, Rendered, Service, ServiceError};
 use crate::store::orders;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::{ApiJson, JsonWithBytes, Reader, Writer};
+use crate::web::extract::{ApiJson, ApiPath, JsonWithBytes, Reader, Writer};
 use query::{__path_list_orders, list_orders};
 
 /// Routes under `/orders`.
@@ -134,7 +134,11 @@ async fn create_order(
     ),
     security(("bearer" = ["read"]))
 )]
-async fn get_order(State(service): State<Service>, _reader: Reader, Path(reference): Path<String>) -> Result<Response> {
+async fn get_order(
+    State(service): State<Service>,
+    _reader: Reader,
+    ApiPath(reference): ApiPath<String>,
+) -> Result<Response> {
     let not_found = || ApiError::from(ServiceError::OrderNotFound(reference.clone()));
     let id = service.order_id(&reference).await?.ok_or_else(not_found)?;
     let cache = service.order_json_cache();
@@ -170,7 +174,7 @@ async fn get_order(State(service): State<Service>, _reader: Reader, Path(referen
 async fn patch_order(
     State(service): State<Service>,
     writer: Writer,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
     ApiJson(patch): ApiJson<OrderPatch>,
 ) -> Result<Json<OrderOut>> {
     let edits = patch.parse()?;

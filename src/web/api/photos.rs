@@ -1,7 +1,7 @@
 //! Photos from the bench: attach them to an order, list them, fetch their renditions.
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -15,7 +15,7 @@ use crate::service::{PhotoSize, Service, ServiceError};
 use crate::store::photos::Photo;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::{Reader, Writer};
+use crate::web::extract::{ApiPath, Reader, Writer};
 use crate::web::multipart::{self, Form};
 use crate::web::validate::Check;
 
@@ -127,7 +127,7 @@ pub struct PhotoForm {
 async fn add_photos(
     State(service): State<Service>,
     writer: Writer,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
     req: Request,
 ) -> Result<Response> {
     if !multipart::is_multipart(&req) {
@@ -166,7 +166,7 @@ async fn add_photos(
 async fn list_photos(
     State(service): State<Service>,
     _reader: Reader,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
 ) -> Result<Json<Vec<PhotoOut>>> {
     let id = service.order_id(&reference).await?.ok_or_else(|| ServiceError::OrderNotFound(reference.clone()))?;
     let photos = crate::store::photos::for_order(service.db(), id).await.map_err(ServiceError::from)?;
@@ -189,7 +189,7 @@ async fn list_photos(
 async fn photo_file(
     State(service): State<Service>,
     _reader: Reader,
-    Path((id, size)): Path<(String, String)>,
+    ApiPath((id, size)): ApiPath<(String, String)>,
 ) -> Result<Response> {
     let not_found = || ApiError::not_found("no photo has this id and size");
     let size = PhotoSize::parse(&size).ok_or_else(not_found)?;

@@ -1,8 +1,10 @@
 //! The tracking page as JSON, for a shop's own site: same data, same key (the token), no login.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::options;
+use tower_http::cors::{Any, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -13,7 +15,19 @@ use crate::web::portal::{Peer, Refused, lookup, rendered, wanted_language};
 
 /// Routes for the JSON twin.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(track))
+    // Shops call this from their own pages, so a browser's preflight (sent before a request
+    // with, say, an `Accept-Language` it does not consider simple) must be answered.
+    let preflight = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET])
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(86_400));
+    // The layer answers preflights itself, but only for a method the route has: without an
+    // OPTIONS handler the API's 405 fallback would answer first.
+    OpenApiRouter::new()
+        .routes(routes!(track))
+        .route("/track/{token}", options(|| async { ([(header::ALLOW, "GET, OPTIONS")], StatusCode::NO_CONTENT) }))
+        .layer(preflight)
 }
 
 fn cors_private(res: &mut Response) {

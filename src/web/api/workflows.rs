@@ -1,7 +1,7 @@
 //! The workflows this instance runs, with their stages and moves.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,7 +11,7 @@ use crate::domain::workflow::Workflow;
 use crate::service::Service;
 use crate::web::AppState;
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::Reader;
+use crate::web::extract::{ApiPath, Reader};
 
 /// Routes for workflows.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -119,7 +119,7 @@ async fn list_workflows(State(service): State<Service>, _reader: Reader) -> Json
 async fn get_workflow(
     State(service): State<Service>,
     _reader: Reader,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<WorkflowOut>> {
     service.workflows().get(&key).map(|wf| Json(WorkflowOut::from(wf))).ok_or_else(|| {
         ApiError::not_found(format!("no workflow `{key}` (known: {})", service.workflows().keys().join(", ")))

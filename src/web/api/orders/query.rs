@@ -1,7 +1,7 @@
 //! Listing orders: filters and opaque keyset cursors.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate};
@@ -13,7 +13,7 @@ use crate::domain::order::{Priority, Status};
 use crate::service::Service;
 use crate::store::orders::{ListFilter, list};
 use crate::web::error::{ApiError, Problem, Result};
-use crate::web::extract::Reader;
+use crate::web::extract::{ApiQuery, Reader};
 use crate::web::validate::Check;
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -114,9 +114,8 @@ impl ListQuery {
 pub async fn list_orders(
     State(service): State<Service>,
     _reader: Reader,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<OrderPage>> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let filter = query.parse()?;
     let page = list(service.db(), &filter).await.map_err(ApiError::internal)?;
     let next_cursor = (page.len() == filter.limit as usize).then(|| page.last().map(|o| encode_cursor(o.id))).flatten();
