@@ -20,6 +20,7 @@ pub struct App {
     service: Service,
     state: crate::web::AppState,
     notifier: std::sync::Arc<crate::notify::Notifier>,
+    applier: std::sync::Arc<crate::intake::Applier>,
 }
 
 /// Loads the configured workflows, or the built-in presets.
@@ -90,7 +91,12 @@ impl App {
         let state = crate::web::AppState::new(service.clone())?;
         // Templates are compiled and checked here: a bad one stops start-up, not a send.
         let notifier = crate::notify::Notifier::new(service.clone())?;
-        Ok(Self { listener, service, state, notifier })
+        let workflows = service.workflows().keys();
+        if let Err((field, message)) = service.config().intake.validate(&workflows) {
+            bail!("configuration error: {field}: {message}");
+        }
+        let applier = crate::intake::Applier::new(service.clone())?;
+        Ok(Self { listener, service, state, notifier, applier })
     }
 
     /// The port the server listens on.
@@ -101,6 +107,11 @@ impl App {
     /// The outbox worker of this app (it runs inside [`App::run`] when enabled).
     pub fn notifier(&self) -> &std::sync::Arc<crate::notify::Notifier> {
         &self.notifier
+    }
+
+    /// The applier of inbound webhooks of this app (it runs inside [`App::run`]).
+    pub fn applier(&self) -> &std::sync::Arc<crate::intake::Applier> {
+        &self.applier
     }
 
     /// The service, for seeding data before serving.
@@ -124,10 +135,16 @@ impl App {
             .worker
             .enabled
             .then(|| tokio::spawn(self.notifier.clone().run(shutdown.clone())));
+        // Deliveries recorded before a crash are applied now: the inbox is the record.
+        let applier =
+            self.service.config().intake.apply.then(|| tokio::spawn(self.applier.clone().run(shutdown.clone())));
         let served =
             axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         let _ = listener.await;
+        if let Some(applier) = applier {
+            let _ = applier.await;
+        }
         if let Some(worker) = worker {
             let _ = worker.await;
         }

@@ -46,6 +46,8 @@ pub struct Config {
     pub media: crate::media::StorageConfig,
     /// Messages to customers and staff, and the outbox worker.
     pub notify: crate::notify::config::NotifyConfig,
+    /// Orders arriving by themselves from Stripe (and, later, other systems).
+    pub intake: crate::intake::config::IntakeConfig,
 }
 
 /// How the shop presents itself on tracking pages and in messages.
@@ -126,6 +128,7 @@ impl Default for Config {
             tracking: TrackingConfig::default(),
             media: crate::media::StorageConfig::default(),
             notify: crate::notify::config::NotifyConfig::default(),
+            intake: crate::intake::config::IntakeConfig::default(),
         }
     }
 }
@@ -275,6 +278,16 @@ const ENV: &[(&str, Setter)] = &[
         c.media.max_bytes = v.parse().map_err(|_| format!("`{v}` is not a number of bytes"))?;
         Ok(())
     }),
+    ("KILN_INTAKE_STRIPE_WEBHOOK_SECRETS", |c, v| {
+        let stripe = c.intake.stripe.as_mut().ok_or("set up [intake.stripe] in kiln.toml first")?;
+        stripe.webhook_secrets = v.split(',').map(|s| SecretString::from(s.trim().to_owned())).collect();
+        Ok(())
+    }),
+    ("KILN_INTAKE_STRIPE_API_KEY", |c, v| {
+        let stripe = c.intake.stripe.as_mut().ok_or("set up [intake.stripe] in kiln.toml first")?;
+        stripe.api_key = Some(SecretString::from(v.to_owned()));
+        Ok(())
+    }),
     ("KILN_MEDIA_MAX_PIXELS", |c, v| {
         c.media.max_pixels = v.parse().map_err(|_| format!("`{v}` is not a number of pixels"))?;
         Ok(())
@@ -417,6 +430,10 @@ impl Config {
             return Err(ConfigError::Invalid { field: "shop.language", message });
         }
         if let Err((field, message)) = self.notify.validate() {
+            return Err(ConfigError::Invalid { field, message });
+        }
+        // Workflow names are checked once the workflows are loaded (`App::build`).
+        if let Err((field, message)) = self.intake.validate(&[]) {
             return Err(ConfigError::Invalid { field, message });
         }
         if let Err(e) = self.media.validate() {

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod i18n;
+pub mod intake;
 pub mod live;
 pub mod media;
 pub mod notify;

@@ -5,6 +5,7 @@
 mod change;
 mod create;
 mod error;
+mod intake;
 mod messages;
 mod photos;
 mod tokens;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use change::Applied;
-pub use create::{Created, Idempotency, NewOrder, Rendered};
+pub use create::{Created, Idempotency, Linked, NewOrder, Rendered};
 pub use error::{BoxError, ServiceError};
 pub use photos::{PhotoSize, Upload};
 pub use tokens::{Scope, TOKEN_PREFIX, TokenInfo};
@@ -47,6 +48,8 @@ struct Inner {
     hub: crate::live::Hub,
     media: crate::media::Store,
     outbox: tokio::sync::Notify,
+    /// Wakes the inbox applier when a delivery is recorded.
+    inbox: tokio::sync::Notify,
     /// Bounds the photos decoded at once, so memory has a ceiling whatever clients send.
     decodes: tokio::sync::Semaphore,
 }
@@ -110,6 +113,7 @@ impl Service {
                 hub: crate::live::Hub::default(),
                 media,
                 outbox: tokio::sync::Notify::new(),
+                inbox: tokio::sync::Notify::new(),
                 decodes: tokio::sync::Semaphore::new(slots),
             }),
         }
@@ -138,6 +142,11 @@ impl Service {
     /// Wakes the outbox worker of this node when a change enqueued jobs.
     pub fn outbox_signal(&self) -> &tokio::sync::Notify {
         &self.inner.outbox
+    }
+
+    /// Notified when a webhook delivery is recorded, so the applier acts on it at once.
+    pub fn inbox_signal(&self) -> &tokio::sync::Notify {
+        &self.inner.inbox
     }
 
     /// The cached API view of orders, by id.

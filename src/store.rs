@@ -6,6 +6,7 @@ pub mod columns;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
+pub mod inbox;
 pub mod orders;
 pub mod outbox;
 pub mod photos;

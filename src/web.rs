@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod hooks;
 pub mod multipart;
 pub mod portal;
 pub mod validate;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(portal::router())
+        .merge(hooks::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(|| async { ApiError::not_found("nothing here; the API lives under /api/v1") })

@@ -9,7 +9,7 @@ use crate::domain::change::plan_creation;
 use crate::domain::model::{Actor, Customer, Event, ExternalIds, LineItem, Order};
 use crate::domain::order::{OrderRef, Priority, Status};
 use crate::domain::transition::OrderState;
-use crate::store::{self, changes, idempotency, is_unique_violation, orders, tracking};
+use crate::store::{self, changes, idempotency, inbox, is_unique_violation, orders, tracking};
 
 /// Random bytes in a tracking token: 160 bits, above the 128 the threat model asks for.
 pub(super) const TRACKING_TOKEN_BYTES: usize = 20;
@@ -63,6 +63,15 @@ pub struct Rendered {
     pub body: String,
 }
 
+/// The order standing for an object of another system.
+#[derive(Debug, Clone)]
+pub enum Linked {
+    /// Created now.
+    New(Box<Order>),
+    /// Created before, by an earlier event; its id.
+    Existing(i64),
+}
+
 /// The outcome of a create request.
 #[derive(Debug, Clone)]
 pub enum Created {
@@ -88,6 +97,40 @@ impl Service {
         new: NewOrder,
         actor: &Actor,
         idem: Option<Idempotency>,
+        render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
+    ) -> Result<Created, ServiceError> {
+        self.create(new, actor, idem, None, render).await
+    }
+
+    /// Creates the one order that stands for object `external_id` of `source` (a Stripe
+    /// Checkout Session), or finds the one that already does: however many events name the
+    /// object, and however concurrently they arrive, one order is created.
+    pub async fn create_linked_order(
+        &self,
+        new: NewOrder,
+        actor: &Actor,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Linked, ServiceError> {
+        if let Some(id) = inbox::linked_order(self.db(), source, external_id).await? {
+            return Ok(Linked::Existing(id));
+        }
+        let render = |_: &Order, _: &[LineItem], _: &str| Rendered { status: 201, body: String::new() };
+        match self.create(new, actor, None, Some((source, external_id)), render).await? {
+            Created::New { order, .. } => Ok(Linked::New(order)),
+            Created::Replayed(_) => inbox::linked_order(self.db(), source, external_id)
+                .await?
+                .map(Linked::Existing)
+                .ok_or_else(|| ServiceError::broken(format!("the order for {source} `{external_id}` vanished"))),
+        }
+    }
+
+    async fn create(
+        &self,
+        new: NewOrder,
+        actor: &Actor,
+        idem: Option<Idempotency>,
+        link: Option<(&str, &str)>,
         render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
     ) -> Result<Created, ServiceError> {
         let wf = self.workflows().get(&new.workflow).ok_or_else(|| {
@@ -148,6 +191,13 @@ impl Service {
             }
         })?;
         orders::insert_items(&mut tx, order.id, &new.items).await?;
+        if let Some((source, external_id)) = link
+            && !inbox::link(&mut tx, source, external_id, order.id, now.timestamp_millis()).await?
+        {
+            // Another event about the same object created its order first.
+            tx.rollback().await?;
+            return Ok(Created::Replayed(Rendered { status: 200, body: String::new() }));
+        }
 
         let token = random_token(TRACKING_TOKEN_BYTES);
         let sealed = self

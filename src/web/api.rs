@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, with its OpenAPI document generated from the handlers.
 
 pub mod history;
+pub mod inbox;
 pub mod links;
 pub mod messages;
 pub mod moves;
@@ -38,6 +39,7 @@ use crate::web::AppState;
         (name = "events", description = "The audit log and notes"),
         (name = "photos", description = "Photos from the bench"),
         (name = "messages", description = "Notifications sent about an order: the delivery log"),
+        (name = "inbox", description = "Webhooks delivered to kiln (Stripe) and what became of them"),
         (name = "tracking", description = "Customers' private tracking links"),
         (name = "workflows", description = "Stage pipelines"),
     )
@@ -63,6 +65,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(orders::router())
         .merge(moves::router())
         .merge(messages::router())
+        .merge(inbox::router())
         .merge(photos::router())
         .merge(history::router())
         .merge(links::router())

@@ -1,0 +1,35 @@
+-- Every webhook delivered to kiln, verified and recorded before it is acted on. A sender's
+-- event id is unique per source, so a retry or a concurrent copy is recorded once. `subject`
+-- is what the event is about (a Stripe Checkout Session): one subject's events are applied
+-- one at a time, in the order they arrived.
+CREATE TABLE inbox (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT    NOT NULL,
+    event_id     TEXT    NOT NULL,
+    delivery_id  TEXT,
+    topic        TEXT    NOT NULL,
+    subject      TEXT,
+    payload      TEXT    NOT NULL,
+    received_at  INTEGER NOT NULL,
+    outcome      TEXT    NOT NULL,
+    reason       TEXT,
+    order_id     INTEGER REFERENCES orders (id),
+    attempts     INTEGER NOT NULL,
+    run_at       INTEGER NOT NULL,
+    locked_until INTEGER,
+    updated_at   INTEGER NOT NULL,
+    CONSTRAINT inbox_event_key UNIQUE (source, event_id)
+);
+CREATE INDEX inbox_due_idx ON inbox (run_at, id) WHERE outcome IN ('pending', 'running');
+CREATE INDEX inbox_subject_idx ON inbox (source, subject, id) WHERE outcome IN ('pending', 'running');
+CREATE INDEX inbox_order_idx ON inbox (order_id, id);
+
+-- Which order stands for an object in another system (a Stripe Checkout Session): one
+-- order per object, however many events name it.
+CREATE TABLE order_links (
+    source      TEXT    NOT NULL,
+    external_id TEXT    NOT NULL,
+    order_id    INTEGER NOT NULL REFERENCES orders (id),
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (source, external_id)
+);

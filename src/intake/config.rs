@@ -1,0 +1,80 @@
+//! The `[intake]` settings: which senders may deliver orders to kiln, and how kiln reaches
+//! their APIs. Each part is off unless present.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Orders arriving by themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// Apply recorded deliveries inside `kiln serve` (when false, deliveries are recorded and
+    /// wait for a node that applies them).
+    pub apply: bool,
+    /// Stripe webhooks (`POST /hooks/stripe`); off when absent.
+    pub stripe: Option<StripeConfig>,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self { apply: true, stripe: None }
+    }
+}
+
+/// Stripe: webhook signing secrets and, optionally, an API key to read line items.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// Every `whsec_…` signing secret currently valid (several while one is rolled).
+    pub webhook_secrets: Vec<SecretString>,
+    /// Secret API key (`sk_…` or a restricted `rk_…`); without it, orders created from
+    /// sessions say their items are unknown.
+    pub api_key: Option<SecretString>,
+    /// Stripe's API, or a compatible server in tests.
+    #[serde(default = "default_api_base")]
+    pub api_base: String,
+    /// The pinned `Stripe-Version` of API calls.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Workflow of orders created from sessions without `metadata.kiln_workflow`.
+    pub default_workflow: String,
+}
+
+fn default_api_base() -> String {
+    "https://api.stripe.com".to_owned()
+}
+
+/// The API version kiln's requests are written against.
+pub const STRIPE_API_VERSION: &str = "2024-06-20";
+
+fn default_api_version() -> String {
+    STRIPE_API_VERSION.to_owned()
+}
+
+impl IntakeConfig {
+    /// Checks the settings together; the error names the setting.
+    pub fn validate(&self, workflows: &[&str]) -> Result<(), (&'static str, String)> {
+        if let Some(stripe) = &self.stripe {
+            if stripe.webhook_secrets.is_empty() {
+                return Err(("intake.stripe.webhook_secrets", "needs at least one `whsec_…` secret".to_owned()));
+            }
+            if let Some(bad) = stripe.webhook_secrets.iter().find(|s| !s.expose_secret().starts_with("whsec_")) {
+                let shown: String = bad.expose_secret().chars().take(6).collect();
+                return Err(("intake.stripe.webhook_secrets", format!("`{shown}…` is not a `whsec_…` signing secret")));
+            }
+            if !(stripe.api_base.starts_with("https://") || stripe.api_base.starts_with("http://")) {
+                return Err((
+                    "intake.stripe.api_base",
+                    format!("`{}` must start with https:// or http://", stripe.api_base),
+                ));
+            }
+            if !workflows.is_empty() && !workflows.contains(&stripe.default_workflow.as_str()) {
+                return Err((
+                    "intake.stripe.default_workflow",
+                    format!("no workflow `{}` (known: {})", stripe.default_workflow, workflows.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! Webhooks into kiln (`/hooks/…`). Each is verified on its raw bytes before anything parses
+//! it, recorded in the inbox (deduplicated on the sender's event id), and answered 2xx only
+//! once recorded; the applier acts on it afterwards.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::intake::stripe;
+use crate::service::Service;
+use crate::store::{inbox, now_ms};
+use crate::web::AppState;
+use crate::web::error::ApiError;
+
+/// Routes under `/hooks`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/hooks/stripe", post(stripe_hook))
+}
+
+/// `POST /hooks/stripe`: a Stripe event, signed with `Stripe-Signature`.
+async fn stripe_hook(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Some(config) = &service.config().intake.stripe else {
+        return Err(ApiError::not_found("Stripe intake is not configured on this kiln"));
+    };
+    let secrets: Vec<&str> = config.webhook_secrets.iter().map(|s| s.expose_secret()).collect();
+    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    // Refused deliveries are recorded nowhere: anyone can post here.
+    stripe::verify(header, &body, &secrets, chrono::Utc::now().timestamp()).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", "Signature refused", e.to_string())
+            .field("Stripe-Signature")
+    })?;
+    let payload = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad-body", "Body refused", "the body is not UTF-8"))?;
+    let event = stripe::envelope(&body)
+        .map_err(|why| ApiError::new(StatusCode::BAD_REQUEST, "bad-body", "Body refused", why))?;
+    let delivery = inbox::NewDelivery {
+        source: "stripe",
+        event_id: &event.id,
+        delivery_id: None,
+        topic: &event.topic,
+        subject: event.subject.as_deref(),
+        payload,
+    };
+    let recorded = inbox::record(service.db(), &delivery, now_ms()).await.map_err(|e| {
+        tracing::warn!(error = %e, event = %event.id, "cannot record a Stripe event; Stripe will retry it");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "inbox-unavailable",
+            "Not recorded",
+            "the event could not be recorded; send it again",
+        )
+        .retry_after(5)
+    })?;
+    if recorded {
+        service.inbox_signal().notify_one();
+    }
+    Ok((StatusCode::OK, Json(json!({ "received": true, "duplicate": !recorded }))))
+}

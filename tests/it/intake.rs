@@ -1,0 +1,298 @@
+//! Orders from Stripe: events signed exactly as Stripe documents it, posted to
+//! `/hooks/stripe`, recorded once, applied once; line items read from a real HTTP server that
+//! speaks Stripe's REST API.
+
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use kiln::config::Config;
+use kiln::intake::config::{IntakeConfig, StripeConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::peers::{Answer, HttpPeer};
+
+const SECRET: &str = "whsec_kiln_test_current_secret";
+const ROLLED: &str = "whsec_kiln_test_previous_secret";
+const API_KEY: &str = "sk_test_kiln";
+
+/// `Stripe-Signature` as Stripe computes it: `t={t},v1={hex HMAC-SHA256(secret, "{t}.{body}")}`.
+fn sign(secret: &str, t: i64, body: &str) -> String {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A Checkout Session event as Stripe sends it (the fields kiln reads, and some it does not).
+fn event(id: &str, topic: &str, session: &str, payment_status: &str) -> String {
+    json!({
+        "id": id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": now(),
+        "livemode": false,
+        "pending_webhooks": 1,
+        "type": topic,
+        "data": { "object": {
+            "id": session,
+            "object": "checkout.session",
+            "amount_total": 12050,
+            "currency": "eur",
+            "customer_details": { "name": "Giulia Bianchi", "email": "giulia@example.it", "phone": "+393471234567" },
+            "locale": "it",
+            "metadata": { "kiln_workflow": "print" },
+            "mode": "payment",
+            "payment_status": payment_status,
+            "status": "complete",
+        }},
+    })
+    .to_string()
+}
+
+fn stripe(api_base: Option<&str>) -> impl FnOnce(&mut Config) {
+    let api_base = api_base.map(str::to_owned);
+    move |c: &mut Config| {
+        c.intake = IntakeConfig {
+            apply: true,
+            stripe: Some(StripeConfig {
+                webhook_secrets: vec![SECRET.to_owned().into(), ROLLED.to_owned().into()],
+                api_key: api_base.as_ref().map(|_| API_KEY.to_owned().into()),
+                api_base: api_base.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
+                api_version: "2024-06-20".to_owned(),
+                default_workflow: "jobshop".to_owned(),
+            }),
+        };
+    }
+}
+
+async fn post(app: &TestApp, body: &str, signature: Option<String>) -> reqwest::Response {
+    let mut req = app.client.post(format!("{}/hooks/stripe", app.base)).header("content-type", "application/json");
+    if let Some(signature) = signature {
+        req = req.header("Stripe-Signature", signature);
+    }
+    req.body(body.to_owned()).send().await.expect("request")
+}
+
+async fn deliver(app: &TestApp, body: &str) -> Value {
+    let res = post(app, body, Some(sign(SECRET, now(), body))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.expect("json")
+}
+
+async fn inbox(app: &TestApp, query: &str) -> Vec<Value> {
+    let res = app.get(&format!("/inbox{query}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page: Value = res.json().await.expect("json");
+    page["deliveries"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until no delivery is pending or being applied.
+async fn settled(app: &TestApp) -> Vec<Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let all = inbox(app, "").await;
+        if all.iter().all(|d| d["outcome"] != "pending" && d["outcome"] != "running") {
+            return all;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "deliveries never settled: {all:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn line_items_peer() -> impl Fn(&crate::peers::Request) -> Answer + Send + Sync + 'static {
+    |req| {
+        if req.path.ends_with("/line_items") {
+            Answer::new(
+                200,
+                json!({
+                    "object": "list",
+                    "data": [
+                        { "id": "li_1", "object": "item", "description": "Wedding invitations, letterpress",
+                          "quantity": 120, "amount_subtotal": 9600, "amount_total": 9600, "currency": "eur",
+                          "price": { "id": "price_1", "object": "price", "unit_amount": 80 } },
+                        { "id": "li_2", "object": "item", "description": "Envelopes, cotton",
+                          "quantity": 120, "amount_subtotal": 2450, "amount_total": 2450, "currency": "eur",
+                          "price": { "id": "price_2", "object": "price", "unit_amount": 20 } },
+                    ],
+                    "has_more": false,
+                    "url": "/v1/checkout/sessions/cs_test_1/line_items",
+                })
+                .to_string(),
+            )
+        } else {
+            Answer::new(404, r#"{"error": {"message": "Unrecognized request URL", "type": "invalid_request_error"}}"#)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_paid_session_becomes_one_order_however_often_and_concurrently_its_events_arrive() {
+    let api = HttpPeer::start(line_items_peer()).await;
+    let app = spawn_app_with(stripe(Some(&api.base))).await;
+    let body = event("evt_1", "checkout.session.completed", "cs_test_1", "paid");
+    assert_eq!(deliver(&app, &body).await["duplicate"], false);
+    // The same event again, then eight copies at once, then the rolled secret's signature.
+    assert_eq!(deliver(&app, &body).await["duplicate"], true);
+    let copies = (0..8).map(|_| post(&app, &body, Some(sign(SECRET, now(), &body))));
+    for res in futures::future::join_all(copies).await {
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert_eq!(post(&app, &body, Some(sign(ROLLED, now(), &body))).await.status(), StatusCode::OK);
+    // Another event about the same session (a different id) is recorded but makes no order.
+    deliver(&app, &event("evt_2", "checkout.session.async_payment_succeeded", "cs_test_1", "paid")).await;
+
+    let all = settled(&app).await;
+    assert_eq!(all.len(), 2, "one row per event id: {all:#?}");
+    let first = all.iter().find(|d| d["event_id"] == "evt_1").expect("evt_1");
+    assert_eq!(
+        (first["outcome"].as_str(), first["topic"].as_str()),
+        (Some("applied"), Some("checkout.session.completed"))
+    );
+    let reference = first["order"].as_str().expect("the order it made").to_owned();
+    let second = all.iter().find(|d| d["event_id"] == "evt_2").expect("evt_2");
+    assert_eq!(second["outcome"], "ignored");
+    assert!(second["reason"].as_str().unwrap_or("").contains(&reference), "{second:#}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1, "one order");
+
+    let order = app.order(&reference).await;
+    assert_eq!(order["workflow"], "print", "metadata.kiln_workflow picks the workflow");
+    assert_eq!(order["customer"]["name"], "Giulia Bianchi");
+    assert_eq!(order["customer"]["email"], "giulia@example.it");
+    assert_eq!(order["customer"]["language"], "it");
+    assert_eq!(order["external_ids"]["stripe"], "cs_test_1");
+    let items: Vec<(&str, u64)> = order["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| (i["description"].as_str().unwrap_or(""), i["quantity"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(items, [("Wedding invitations, letterpress", 120), ("Envelopes, cotton", 120)]);
+    assert!(order["notes"].as_str().unwrap_or("").contains("120.50 EUR"), "{}", order["notes"]);
+
+    // Line items were read once, from Stripe's API, as Stripe's API is called.
+    let calls = api.requests();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(
+        (calls[0].method.as_str(), calls[0].path.as_str()),
+        ("GET", "/v1/checkout/sessions/cs_test_1/line_items")
+    );
+    assert_eq!(calls[0].header("authorization"), format!("Bearer {API_KEY}"));
+    assert_eq!(calls[0].header("stripe-version"), "2024-06-20");
+
+    // The inbox filters by source, outcome and order.
+    assert_eq!(inbox(&app, "?outcome=applied").await.len(), 1);
+    assert_eq!(inbox(&app, &format!("?order={reference}&source=stripe")).await.len(), 1);
+    let res = app.get("/inbox?outcome=nope").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_and_recorded_nowhere() {
+    let app = spawn_app_with(stripe(None)).await;
+    let body = event("evt_bad", "checkout.session.completed", "cs_test_bad", "paid");
+    let tampered = body.replace("Giulia", "Mallory");
+    let cases = [
+        ("tampered body", tampered.clone(), Some(sign(SECRET, now(), &body))),
+        ("wrong secret", body.clone(), Some(sign("whsec_someone_else", now(), &body))),
+        ("no header", body.clone(), None),
+        ("301 s old", body.clone(), Some(sign(SECRET, now() - 301, &body))),
+        ("301 s ahead", body.clone(), Some(sign(SECRET, now() + 301, &body))),
+        ("v0 only", body.clone(), Some(sign(SECRET, now(), &body).replace("v1=", "v0="))),
+    ];
+    for (case, payload, signature) in cases {
+        let res = post(&app, &payload, signature).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{case}");
+        let problem: Value = res.json().await.expect("problem");
+        assert_eq!(problem["field"], "Stripe-Signature", "{case}: {problem:#}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, 0, "nothing recorded");
+    // A signature 299 s old is still good.
+    let res = post(&app, &body, Some(sign(SECRET, now() - 299, &body))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unpaid_session_becomes_an_order_only_once_paid_whatever_order_the_events_come_in() {
+    let app = spawn_app_with(stripe(None)).await;
+    // In order: completed but unpaid (a bank debit), then the payment succeeds.
+    deliver(&app, &event("evt_a1", "checkout.session.completed", "cs_test_a", "unpaid")).await;
+    let all = settled(&app).await;
+    assert_eq!(all[0]["outcome"], "parked", "{all:#?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 0, "no order before the money");
+    deliver(&app, &event("evt_a2", "checkout.session.async_payment_succeeded", "cs_test_a", "paid")).await;
+    // Reversed: the payment success arrives before the completion.
+    deliver(&app, &event("evt_b2", "checkout.session.async_payment_succeeded", "cs_test_b", "paid")).await;
+    deliver(&app, &event("evt_b1", "checkout.session.completed", "cs_test_b", "unpaid")).await;
+    // And a session that expires, and an event kiln does not act on.
+    deliver(&app, &event("evt_c1", "checkout.session.expired", "cs_test_c", "unpaid")).await;
+    deliver(
+        &app,
+        &json!({ "id": "evt_d1", "type": "charge.refunded", "data": { "object": { "id": "ch_1" } } }).to_string(),
+    )
+    .await;
+
+    let all = settled(&app).await;
+    let outcome = |id: &str| {
+        let d = all.iter().find(|d| d["event_id"] == id).expect("recorded");
+        (d["outcome"].as_str().unwrap_or("").to_owned(), d["order"].as_str().map(str::to_owned))
+    };
+    let (a2, a_order) = outcome("evt_a2");
+    let (b2, b_order) = outcome("evt_b2");
+    assert_eq!((a2.as_str(), b2.as_str()), ("applied", "applied"));
+    assert_eq!(outcome("evt_a1").0, "ignored", "the parked completion settles once the order exists");
+    assert_eq!(outcome("evt_b1").0, "ignored", "a late completion changes nothing");
+    assert_eq!(outcome("evt_c1").0, "ignored");
+    assert_eq!(outcome("evt_d1").0, "ignored");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 2, "one order per paid session");
+    // Both orders ended the same way, whichever event came first.
+    let (a, b) = (app.order(&a_order.expect("a")).await, app.order(&b_order.expect("b")).await);
+    assert_eq!((a["stage"]["key"].clone(), a["status"].clone()), (b["stage"]["key"].clone(), b["status"].clone()));
+    // Without an API key the items are unknown, and the order says so.
+    assert_eq!(a["items"][0]["description"], "Items unknown (see the order notes)");
+    assert!(a["notes"].as_str().unwrap_or("").contains("no Stripe API key"), "{}", a["notes"]);
+}
+
+#[tokio::test]
+async fn an_event_answered_before_a_crash_is_applied_after_the_restart() {
+    // This node records and answers, but dies before applying anything.
+    let first = spawn_app_with(|c| {
+        stripe(None)(c);
+        c.intake.apply = false;
+    })
+    .await;
+    deliver(&first, &event("evt_crash", "checkout.session.completed", "cs_test_crash", "paid")).await;
+    assert_eq!(first.count("SELECT COUNT(*) FROM orders").await, 0);
+    let (url, key) = (first.db_url.clone(), first.secret_key.clone());
+    // The restarted kiln, on the same database.
+    let second = spawn_app_with(move |c| {
+        stripe(None)(c);
+        c.database_url = Some(url.into());
+        c.secret_key = Some(key.into());
+    })
+    .await;
+    let all = settled(&second).await;
+    assert_eq!(all[0]["outcome"], "applied", "{all:#?}");
+    assert_eq!(second.count("SELECT COUNT(*) FROM orders").await, 1);
+}
+
+#[tokio::test]
+async fn an_operator_replays_a_delivery_and_nothing_is_done_twice() {
+    let app = spawn_app_with(stripe(None)).await;
+    deliver(&app, &event("evt_r", "checkout.session.completed", "cs_test_r", "paid")).await;
+    let id = settled(&app).await[0]["id"].as_i64().expect("id");
+    let res = app.client.post(app.api(&format!("/inbox/{id}/replay"))).bearer_auth(&app.write_token).send().await;
+    assert_eq!(res.expect("replay").status(), StatusCode::ACCEPTED);
+    let all = settled(&app).await;
+    assert_eq!(all[0]["outcome"], "ignored", "the order exists already: {all:#?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
+    let res = app.client.post(app.api("/inbox/999999/replay")).bearer_auth(&app.write_token).send().await;
+    assert_eq!(res.expect("replay").status(), StatusCode::NOT_FOUND);
+    let res = app.client.post(app.api(&format!("/inbox/{id}/replay"))).bearer_auth(&app.read_token).send().await;
+    assert_eq!(res.expect("replay").status(), StatusCode::FORBIDDEN, "replaying needs a write token");
+}
