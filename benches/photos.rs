@@ -4,12 +4,16 @@
 //! `DECODE_BUDGET` allows at `Limits::decode_bytes` per photo, so the peak should not grow
 //! with N beyond the buffered request bodies.
 //!
+//! Two photos: a plain JPEG (no metadata: the lightest decoding path), and the same pixels
+//! as a phone writes a portrait shot, with EXIF orientation 6 (turned on decoding, one more
+//! full-size copy) and a Display P3 ICC profile (converted to sRGB).
+//!
 //! ```sh
 //! cargo bench --bench photos
 //! ```
-//! Options after `--`: `--clients N` (one run with N clients; by default one run each with 1,
-//! 2, 4, 6 and 8), `--short` (one run with 2 clients, for development), `--kiln PATH` (the
-//! `kiln` binary; default: the one cargo built for this bench).
+//! Options after `--`: `--clients N` (one run per photo with N clients; by default one run
+//! each with 1, 2, 4, 6 and 8), `--short` (one run, plain photo, 2 clients, for development),
+//! `--kiln PATH` (the `kiln` binary; default: the one cargo built for this bench).
 //!
 //! Each run starts its own `kiln serve` on a fresh SQLite data directory, so that one run's
 //! memory (which the allocator may keep) does not count in the next one's.
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, Rgb, RgbImage};
+use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
 use kiln::media::{DECODE_BUDGET, Limits};
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
@@ -39,21 +43,41 @@ const QUALITY: u8 = 85;
 /// Every sample of the server's memory is this far apart.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
+/// How the photo was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Pixels only.
+    Plain,
+    /// EXIF orientation 6 (rotate 90° clockwise to view) and a Display P3 ICC profile.
+    Phone,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Plain => "plain",
+            Kind::Phone => "EXIF-rotated, P3",
+        }
+    }
+}
+
 struct Options {
-    runs: Vec<usize>,
+    kinds: Vec<Kind>,
+    clients: Vec<usize>,
     kiln: PathBuf,
 }
 
 fn options() -> Options {
-    let runs = if common::flag("--short") {
-        vec![2]
+    let (kinds, clients) = if common::flag("--short") {
+        (vec![Kind::Plain], vec![2])
     } else if let Some(n) = common::arg_value("--clients").and_then(|v| v.parse().ok()) {
-        vec![n]
+        (vec![Kind::Plain, Kind::Phone], vec![n])
     } else {
-        vec![1, 2, 4, 6, 8]
+        (vec![Kind::Plain, Kind::Phone], vec![1, 2, 4, 6, 8])
     };
     Options {
-        runs,
+        kinds,
+        clients,
         kiln: common::arg_value("--kiln").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kiln")), PathBuf::from),
     }
 }
@@ -70,9 +94,17 @@ impl Rng {
     }
 }
 
+/// EXIF (a little-endian TIFF structure) with one tag: Orientation = 6.
+const EXIF_ROTATE_90: &[u8] = &[
+    b'I', b'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, // header, first IFD at offset 8
+    0x01, 0x00, // one entry
+    0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // Orientation, SHORT, 1, 6
+    0x00, 0x00, 0x00, 0x00, // no next IFD
+];
+
 /// A `width` × `height` JPEG: colour gradients, a soft wave pattern and per-pixel noise of
 /// up to ±`noise` (sensor-like grain, which is what makes photos big).
-fn jpeg(width: u32, height: u32, noise: u8) -> Vec<u8> {
+fn jpeg(width: u32, height: u32, noise: u8, kind: Kind) -> Vec<u8> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (w, h) = (f64::from(width), f64::from(height));
     let span = u64::from(noise) * 2 + 1;
@@ -87,22 +119,27 @@ fn jpeg(width: u32, height: u32, noise: u8) -> Vec<u8> {
         }))
     });
     let mut out = Vec::with_capacity(16 << 20);
-    JpegEncoder::new_with_quality(&mut out, QUALITY)
-        .encode(pixels.as_raw(), width, height, ExtendedColorType::Rgb8)
-        .expect("encode JPEG");
+    let mut encoder = JpegEncoder::new_with_quality(&mut out, QUALITY);
+    if kind == Kind::Phone {
+        encoder.set_exif_metadata(EXIF_ROTATE_90.to_vec()).expect("EXIF");
+        let p3 = moxcms::ColorProfile::new_display_p3().encode().expect("Display P3 profile");
+        encoder.set_icc_profile(p3).expect("ICC profile");
+    }
+    encoder.encode(pixels.as_raw(), width, height, ExtendedColorType::Rgb8).expect("encode JPEG");
     out
 }
 
 /// The largest photo the default limits accept: as noisy as fits in `max_bytes`.
-fn maximal_photo() -> Vec<u8> {
+fn maximal_photo(kind: Kind) -> Vec<u8> {
     let limits = Limits::default();
     assert!(u64::from(WIDTH) * u64::from(HEIGHT) <= limits.max_pixels);
     let mut noise = 12;
     loop {
         let started = Instant::now();
-        let photo = jpeg(WIDTH, HEIGHT, noise);
+        let photo = jpeg(WIDTH, HEIGHT, noise, kind);
         println!(
-            "  generated a {WIDTH}×{HEIGHT} JPEG, quality {QUALITY}, noise ±{noise}: {:.1} MiB in {:.1} s",
+            "  generated a {} {WIDTH}×{HEIGHT} JPEG, quality {QUALITY}, noise ±{noise}: {:.1} MiB in {:.1} s",
+            kind.label(),
             photo.len() as f64 / 1048576.0,
             started.elapsed().as_secs_f64()
         );
@@ -145,6 +182,7 @@ impl Sampler {
 
 /// One run's figures (memory in KiB).
 struct Run {
+    kind: Kind,
     clients: usize,
     statuses: BTreeMap<u16, usize>,
     wall: Duration,
@@ -169,7 +207,7 @@ fn form(photo: Vec<u8>, name: &str) -> Form {
 }
 
 /// `clients` concurrent uploads of `photo` to a fresh `kiln serve`.
-fn run(kiln: &Path, photo: &Arc<Vec<u8>>, clients: usize, runtime: &tokio::runtime::Runtime) -> Run {
+fn run(kiln: &Path, kind: Kind, photo: &Arc<Vec<u8>>, clients: usize, runtime: &tokio::runtime::Runtime) -> Run {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -198,7 +236,7 @@ fn run(kiln: &Path, photo: &Arc<Vec<u8>>, clients: usize, runtime: &tokio::runti
         let url = format!("{base}/api/v1/orders/{reference}/photos");
 
         // Warm up the upload path (multipart, decoding, renditions, storage) with a small photo.
-        let small = jpeg(640, 480, 8);
+        let small = jpeg(640, 480, 8, kind);
         let res = client.post(&url).bearer_auth(&token).multipart(form(small, "small.jpg")).send().await;
         let res = res.expect("warm-up upload");
         let status = res.status().as_u16();
@@ -235,6 +273,7 @@ fn run(kiln: &Path, photo: &Arc<Vec<u8>>, clients: usize, runtime: &tokio::runti
         tokio::time::sleep(Duration::from_secs(1)).await;
         latencies.sort_unstable();
         Run {
+            kind,
             clients,
             statuses,
             wall,
@@ -272,42 +311,47 @@ fn main() {
         limits.decode_bytes() >> 20,
         limits.max_pixels as f64 / 1e6,
     );
-    let photo = Arc::new(maximal_photo());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 
     let mut runs = Vec::new();
-    for &clients in &o.runs {
-        let r = run(&o.kiln, &photo, clients, &runtime);
-        println!(
-            "  {clients} client(s): {:?} in {:.1} s; RSS {} → peak {} → {} MiB after (VmHWM {} MiB, {} samples)",
-            r.statuses,
-            r.wall.as_secs_f64(),
-            mib(r.before),
-            mib(r.peak),
-            mib(r.after),
-            mib(r.hwm),
-            r.samples,
-        );
-        runs.push(r);
+    let mut sizes = Vec::new();
+    for &kind in &o.kinds {
+        let photo = Arc::new(maximal_photo(kind));
+        sizes.push(format!("{} {:.1} MiB", kind.label(), photo.len() as f64 / 1048576.0));
+        for &clients in &o.clients {
+            let r = run(&o.kiln, kind, &photo, clients, &runtime);
+            println!(
+                "  {clients} client(s): {:?} in {:.1} s; RSS {} → peak {} → {} MiB after (VmHWM {} MiB, {} samples)",
+                r.statuses,
+                r.wall.as_secs_f64(),
+                mib(r.before),
+                mib(r.peak),
+                mib(r.after),
+                mib(r.hwm),
+                r.samples,
+            );
+            runs.push(r);
+        }
     }
 
     println!();
     println!(
-        "{WIDTH}×{HEIGHT} JPEG ({:.1} MP, {:.1} MiB), quality {QUALITY}; RSS in MiB, sampled every {} ms",
+        "{WIDTH}×{HEIGHT} JPEGs ({:.1} MP; {}), quality {QUALITY}; RSS in MiB, sampled every {} ms",
         pixels as f64 / 1e6,
-        photo.len() as f64 / 1048576.0,
+        sizes.join(", "),
         SAMPLE_EVERY.as_millis()
     );
     println!();
     println!(
-        "| clients | statuses | wall | fastest / slowest upload | RSS before | peak RSS | RSS after | VmHWM | peak − before | (peak − before) / pixels |"
+        "| photo | clients | statuses | wall | fastest / slowest upload | RSS before | peak RSS | RSS after | VmHWM | peak − before | (peak − before) / pixels |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &runs {
         let statuses: Vec<String> = r.statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
         let grown = r.peak.saturating_sub(r.before);
         println!(
-            "| {} | {} | {:.1} s | {:.1} / {:.1} s | {} | {} | {} | {} | {} | {:.1} B |",
+            "| {} | {} | {} | {:.1} s | {:.1} / {:.1} s | {} | {} | {} | {} | {} | {:.1} B |",
+            r.kind.label(),
             r.clients,
             statuses.join(", "),
             r.wall.as_secs_f64(),
