@@ -17,14 +17,17 @@ use hyper::body::Bytes;
 use kiln::app::App;
 use kiln::config::Config;
 use kiln::domain::change::Change;
-use kiln::domain::model::{Actor, Customer, LineItem};
-use kiln::domain::order::{Channel, EmailAddress, Language, Priority, Source};
+use kiln::domain::model::Actor;
+use kiln::domain::order::Source;
 use kiln::domain::transition::Action;
-use kiln::service::{NewOrder, Rendered, Scope, Service};
+use kiln::service::{Scope, Service};
 use kiln::store::{Db, Tx};
-use serde_json::json;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+
+#[path = "common.rs"]
+mod common;
+
+use common::percentile;
 
 struct Options {
     orders: usize,
@@ -34,89 +37,12 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     Options {
-        orders: get("--orders", 10_000),
-        writers: get("--writers", 8),
-        seconds: get("--seconds", 10) as u64,
-        clients: get("--clients", 64),
+        orders: common::arg("--orders", 10_000),
+        writers: common::arg("--writers", 8),
+        seconds: common::arg("--seconds", 10),
+        clients: common::arg("--clients", 64),
     }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx] as f64 / 1000.0
-}
-
-async fn database_url(data_dir: &std::path::Path) -> (String, &'static str) {
-    match std::env::var("KILN_BENCH_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to KILN_BENCH_DATABASE_URL");
-            for sql in ["DROP SCHEMA IF EXISTS bench CASCADE", "CREATE SCHEMA bench"] {
-                sqlx::raw_sql(sql).execute(&mut conn).await.expect("reset bench schema");
-            }
-            let sep = if url.contains('?') { '&' } else { '?' };
-            (format!("{url}{sep}options=-c%20search_path%3Dbench"), "PostgreSQL")
-        }
-        _ => (format!("sqlite://{}", data_dir.join("bench.db").display()), "SQLite"),
-    }
-}
-
-fn new_order(i: usize) -> NewOrder {
-    NewOrder {
-        reference: None,
-        workflow: "stone".to_owned(),
-        stage: Some("fabrication".to_owned()),
-        priority: Priority::Standard,
-        customer: Customer {
-            name: format!("Customer {i}"),
-            email: EmailAddress::parse(&format!("c{i}@example.com")).ok(),
-            phone: None,
-            telegram_chat_id: None,
-            channels: vec![Channel::Email],
-            language: Language::english(),
-            timezone: None,
-        },
-        items: vec![LineItem {
-            description: "Countertop".to_owned(),
-            variant: Some("300 x 60 cm".to_owned()),
-            quantity: 1,
-            material: Some("Marble".to_owned()),
-            metadata: json!({}),
-        }],
-        due_date: None,
-        notes: String::new(),
-        customer_note: String::new(),
-        external_ids: Default::default(),
-        metadata: json!({}),
-        created_at: None,
-    }
-}
-
-async fn seed(service: &Service, n: usize) -> Vec<String> {
-    let actor = Actor { name: "bench".to_owned(), source: Source::System };
-    let mut refs = Vec::with_capacity(n);
-    for i in 0..n {
-        let created = service
-            .create_order(new_order(i), &actor, None, |o, _, _| Rendered { status: 201, body: o.reference.to_string() })
-            .await
-            .expect("create");
-        if let kiln::service::Created::New { response, .. } = created {
-            refs.push(response.body);
-        }
-    }
-    refs
 }
 
 /// Each writer owns a disjoint slice of orders and moves them back and forth between
@@ -245,11 +171,7 @@ async fn run_lookups(port: u16, token: &str, refs: &[String], clients: usize, se
         let token = token.to_owned();
         let refs = refs.to_vec();
         tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-            stream.set_nodelay(true).ok();
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
-            tokio::spawn(conn);
+            let mut sender = common::connect(port).await;
             let mut latencies = Vec::new();
             let mut i = c * 7919;
             while Instant::now() < deadline {
@@ -298,7 +220,7 @@ async fn bench_lookups(port: u16, token: &str, refs: &[String], o: &Options) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let o = options();
@@ -308,7 +230,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (url, backend) = database_url(data_dir.path()).await;
+        let (url, backend) = common::database_url(data_dir.path(), "bench").await;
         let mut config = Config::load(None, &BTreeMap::new()).expect("config");
         config.data_dir = data_dir.path().to_path_buf();
         config.database_url = Some(url.into());
@@ -320,7 +242,7 @@ fn main() {
         let service = app.service().clone();
         println!("kiln core benchmark on {backend} ({} orders)", o.orders);
         let seeding = Instant::now();
-        let refs = seed(&service, o.orders).await;
+        let refs = common::seed_references(&service, o.orders, common::new_order).await;
         println!("  seeded {} orders in {:.1} s", refs.len(), seeding.elapsed().as_secs_f64());
 
         bench_moves(&service, &refs, &o).await;

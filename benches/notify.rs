@@ -15,68 +15,30 @@ use std::time::{Duration, Instant};
 use kiln::app::App;
 use kiln::config::Config;
 use kiln::domain::change::Change;
-use kiln::domain::model::{Actor, Customer, LineItem};
-use kiln::domain::order::{Channel, EmailAddress, Language, Priority, Source};
+use kiln::domain::model::Actor;
+use kiln::domain::order::Source;
 use kiln::domain::transition::Action;
 use kiln::notify::config::{EmailConfig, SmtpSecurity, WebhookConfig};
-use kiln::service::{NewOrder, Rendered, Service};
+use kiln::service::{NewOrder, Service};
 use kiln::store::deliveries;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 #[path = "../tests/it/peers.rs"]
 #[allow(dead_code)]
 mod peers;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+#[path = "common.rs"]
+mod common;
 
-async fn database_url(data_dir: &std::path::Path) -> (String, &'static str) {
-    match std::env::var("KILN_BENCH_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to KILN_BENCH_DATABASE_URL");
-            for sql in ["DROP SCHEMA IF EXISTS bench_notify CASCADE", "CREATE SCHEMA bench_notify"] {
-                sqlx::raw_sql(sql).execute(&mut conn).await.expect("reset bench schema");
-            }
-            let sep = if url.contains('?') { '&' } else { '?' };
-            (format!("{url}{sep}options=-c%20search_path%3Dbench_notify"), "PostgreSQL")
-        }
-        _ => (format!("sqlite://{}", data_dir.join("bench.db").display()), "SQLite"),
-    }
-}
-
+/// The orders of this bench: as `common::new_order`, with items that name no variant and no
+/// material.
 fn new_order(i: usize) -> NewOrder {
-    NewOrder {
-        reference: None,
-        workflow: "stone".to_owned(),
-        stage: Some("fabrication".to_owned()),
-        priority: Priority::Standard,
-        customer: Customer {
-            name: format!("Customer {i}"),
-            email: EmailAddress::parse(&format!("c{i}@example.com")).ok(),
-            phone: None,
-            telegram_chat_id: None,
-            channels: vec![Channel::Email],
-            language: Language::english(),
-            timezone: None,
-        },
-        items: vec![LineItem {
-            description: "Countertop".to_owned(),
-            variant: None,
-            quantity: 1,
-            material: None,
-            metadata: json!({}),
-        }],
-        due_date: None,
-        notes: String::new(),
-        customer_note: String::new(),
-        external_ids: Default::default(),
-        metadata: json!({}),
-        created_at: None,
+    let mut order = common::new_order(i);
+    for item in &mut order.items {
+        item.variant = None;
+        item.material = None;
     }
+    order
 }
 
 async fn count(service: &Service, status: &str) -> i64 {
@@ -84,17 +46,18 @@ async fn count(service: &Service, status: &str) -> i64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
-    let (orders, moves, writers) = (arg("--orders", 1000), arg("--moves", 50_000), arg("--writers", 4));
+    let (orders, moves, writers) =
+        (common::arg("--orders", 1000), common::arg("--moves", 50_000), common::arg("--writers", 4));
     let server_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let smtp = peers::SmtpServer::start().await;
         let receiver = peers::HttpPeer::start(|_| peers::Answer::new(204, "")).await;
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (url, backend) = database_url(data_dir.path()).await;
+        let (url, backend) = common::database_url(data_dir.path(), "bench_notify").await;
         let mut config = Config::load(None, &BTreeMap::new()).expect("config");
         config.data_dir = data_dir.path().to_path_buf();
         config.database_url = Some(url.into());
@@ -121,19 +84,7 @@ fn main() {
         let notifier = app.notifier().clone();
         println!("kiln notification benchmark on {backend}: {orders} orders, {moves} moves, {writers} writers");
         let actor = Actor { name: "bench".to_owned(), source: Source::System };
-        let mut refs = Vec::with_capacity(orders);
-        for i in 0..orders {
-            let created = service
-                .create_order(new_order(i), &actor, None, |o, _, _| Rendered {
-                    status: 201,
-                    body: o.reference.to_string(),
-                })
-                .await
-                .expect("create");
-            if let kiln::service::Created::New { response, .. } = created {
-                refs.push(response.body);
-            }
-        }
+        let refs = common::seed_references(&service, orders, new_order).await;
         // Send the creation messages before measuring.
         let stop = CancellationToken::new();
         let worker = server_rt.spawn(notifier.clone().run(stop.clone()));

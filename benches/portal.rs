@@ -12,8 +12,8 @@
 //! or `--only watchers`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,14 +24,17 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use kiln::app::App;
 use kiln::config::Config;
-use kiln::domain::model::{Actor, Customer, LineItem};
-use kiln::domain::order::{Channel, EmailAddress, Language, Priority, Source};
-use kiln::service::{Created, NewOrder, Rendered, Service};
-use serde_json::{Value, json};
+use kiln::service::Service;
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+
+#[path = "common.rs"]
+mod common;
+
+use common::{Server, api, connect, create_write_token, free_port, kiln_command, percentile, rss_kib, wait_healthy};
 
 struct Options {
     orders: usize,
@@ -46,28 +49,16 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let get = |name: &str, default: usize| value(name).and_then(|v| v.parse().ok()).unwrap_or(default);
     Options {
-        orders: get("--orders", 1000),
-        clients: get("--clients", 64),
-        seconds: get("--seconds", 10) as u64,
-        warmup: get("--warmup", 3) as u64,
-        watchers: get("--watchers", 10_000),
-        moves: get("--moves", 5),
-        kiln: value("--kiln").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kiln")), PathBuf::from),
-        only: value("--only"),
+        orders: common::arg("--orders", 1000),
+        clients: common::arg("--clients", 64),
+        seconds: common::arg("--seconds", 10),
+        warmup: common::arg("--warmup", 3),
+        watchers: common::arg("--watchers", 10_000),
+        moves: common::arg("--moves", 5),
+        kiln: common::arg_value("--kiln").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kiln")), PathBuf::from),
+        only: common::arg_value("--only"),
     }
-}
-
-/// The value at `p` of sorted microseconds, in milliseconds.
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx] as f64 / 1000.0
 }
 
 /// A tiny xorshift generator: each client picks its orders at random without sharing state.
@@ -86,62 +77,10 @@ impl Rng {
 // Part 1: tracking page throughput against a bare handler.
 // ---------------------------------------------------------------------------------------
 
-fn new_order(i: usize) -> NewOrder {
-    NewOrder {
-        reference: None,
-        workflow: "stone".to_owned(),
-        stage: Some("fabrication".to_owned()),
-        priority: Priority::Standard,
-        customer: Customer {
-            name: format!("Customer {i}"),
-            email: EmailAddress::parse(&format!("c{i}@example.com")).ok(),
-            phone: None,
-            telegram_chat_id: None,
-            channels: vec![Channel::Email],
-            language: Language::english(),
-            timezone: None,
-        },
-        items: vec![LineItem {
-            description: "Countertop".to_owned(),
-            variant: Some("300 x 60 cm".to_owned()),
-            quantity: 1,
-            material: Some("Marble".to_owned()),
-            metadata: json!({}),
-        }],
-        due_date: None,
-        notes: String::new(),
-        customer_note: String::new(),
-        external_ids: Default::default(),
-        metadata: json!({}),
-        created_at: None,
-    }
-}
-
 /// Seeds `n` orders; returns the path of each one's tracking page (`/t/{token}`).
 async fn seed(service: &Service, n: usize) -> Vec<String> {
-    let actor = Actor { name: "bench".to_owned(), source: Source::System };
-    let mut paths = Vec::with_capacity(n);
-    for i in 0..n {
-        let created = service
-            .create_order(new_order(i), &actor, None, |_, _, url| Rendered { status: 201, body: url.to_owned() })
-            .await
-            .expect("create");
-        if let Created::New { response, .. } = created {
-            let url = url::Url::parse(&response.body).expect("tracking URL");
-            paths.push(url.path().to_owned());
-        }
-    }
-    paths
-}
-
-/// One keep-alive HTTP/1.1 connection.
-async fn connect(port: u16) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    stream.set_nodelay(true).ok();
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (sender, conn) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
-    tokio::spawn(conn);
-    sender
+    common::seed(service, n, common::new_order, |_, url| url::Url::parse(url).expect("tracking URL").path().to_owned())
+        .await
 }
 
 /// GET `path` once; returns the status and the body.
@@ -338,45 +277,6 @@ fn raise_open_files() -> u64 {
     limit.rlim_cur
 }
 
-/// The `kiln serve` process; killed when dropped.
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `kiln` with a clean `KILN_*` environment pointing at `data_dir` and `port`.
-fn kiln_command(bin: &Path, data_dir: &Path, port: u16) -> Command {
-    let mut cmd = Command::new(bin);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("KILN_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.current_dir(data_dir)
-        .env("KILN_DATA_DIR", data_dir)
-        .env("KILN_BIND", format!("127.0.0.1:{port}"))
-        .env("KILN_BASE_URL", format!("http://127.0.0.1:{port}/"))
-        .env("KILN_TRACKING_RATE_LIMIT", "10000000")
-        .env("KILN_LOG", "warn");
-    cmd
-}
-
-/// The resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// What watcher tasks report.
 enum Seen {
     /// Connected, with the id of the state it was sent first.
@@ -454,29 +354,16 @@ async fn watch(port: u16, path: Arc<String>, opening: Arc<Semaphore>, tx: mpsc::
     }
 }
 
-async fn api(client: &reqwest::Client, base: &str, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    let res =
-        client.post(format!("{base}/api/v1{path}")).bearer_auth(token).json(body).send().await.expect("API request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 fn bench_watchers(o: &Options) {
     let open_files = raise_open_files();
     let needed = o.watchers as u64 + 200;
     assert!(open_files >= needed, "open-file limit {open_files} is below the {needed} needed; raise `ulimit -Hn`");
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     println!("live watchers on `kiln serve` ({}), SQLite, open-file limit {open_files}", o.kiln.display());
 
-    let out = kiln_command(&o.kiln, data_dir.path(), port)
-        .args(["token", "create", "--name", "bench", "--scope", "write"])
-        .stderr(Stdio::null())
-        .output()
-        .expect("run `kiln token create`");
-    assert!(out.status.success(), "kiln token create failed: {}", String::from_utf8_lossy(&out.stderr));
-    let api_token = String::from_utf8(out.stdout).expect("token is text").trim().to_owned();
+    let api_token = create_write_token(&o.kiln, data_dir.path(), port);
 
     let child = kiln_command(&o.kiln, data_dir.path(), port)
         .arg("serve")
@@ -506,14 +393,7 @@ fn bench_watchers(o: &Options) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "kiln serve did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&client, &base).await;
         let order = json!({
             "workflow": "stone",
             "stage": "fabrication",
@@ -631,7 +511,7 @@ fn bench_watchers(o: &Options) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let o = options();
