@@ -20,7 +20,7 @@ use bytes::Bytes;
 pub use change::Applied;
 pub use create::{Created, Idempotency, Linked, NewOrder, Rendered};
 pub use error::{BoxError, ServiceError};
-pub use photos::{PhotoSize, Upload};
+pub use photos::{MAX_PHOTOS, PhotoSize, Upload};
 pub use tokens::{Scope, TOKEN_PREFIX, TokenInfo};
 pub use track::TrackSnapshot;
 
@@ -50,6 +50,8 @@ struct Inner {
     outbox: tokio::sync::Notify,
     /// Wakes the inbox applier when a delivery is recorded.
     inbox: tokio::sync::Notify,
+    /// Bounds the bytes of uploads buffered at once, in KiB (see `web::multipart`).
+    uploads: Arc<tokio::sync::Semaphore>,
     /// Bounds the photos decoded at once, so memory has a ceiling whatever clients send.
     decodes: tokio::sync::Semaphore,
 }
@@ -84,6 +86,10 @@ impl Caches {
     }
 }
 
+/// The upload bytes all requests together may hold in memory while they are read and
+/// processed: 256 MiB, in KiB (about seventeen maximal photos).
+pub const UPLOAD_BUDGET_KIB: usize = 256 * 1024;
+
 /// How many photos this machine decodes at once under the configured pixel limit.
 fn decode_slots(config: &Config) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -115,6 +121,7 @@ impl Service {
                 outbox: tokio::sync::Notify::new(),
                 inbox: tokio::sync::Notify::new(),
                 decodes: tokio::sync::Semaphore::new(slots),
+                uploads: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUDGET_KIB)),
             }),
         }
     }
@@ -142,6 +149,11 @@ impl Service {
     /// Wakes the outbox worker of this node when a change enqueued jobs.
     pub fn outbox_signal(&self) -> &tokio::sync::Notify {
         &self.inner.outbox
+    }
+
+    /// The server-wide budget of buffered upload bytes (one permit per KiB).
+    pub fn upload_budget(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.uploads
     }
 
     /// Notified when a webhook delivery is recorded, so the applier acts on it at once.

@@ -28,9 +28,10 @@ impl Limits {
 }
 
 impl Limits {
-    /// Memory the decoding of one photo at the pixel limit may take: the decoded RGBA pixels,
-    /// the colour-converted and rotated copies the pipeline makes of them, and the resize
-    /// buffers (measured at about 3.5 × 4 bytes per pixel; rounded up).
+    /// Memory the decoding of one photo at the pixel limit may take: the decoded pixels and
+    /// the rotated and converted copies the pipeline makes of them. Measured 3.5–8.2 bytes a
+    /// pixel for 40 MP JPEGs (`cargo bench --bench photos`, docs/benchmarks.md); 16 leaves
+    /// room for 16-bit PNGs with transparency, which were not measured.
     pub fn decode_bytes(&self) -> u64 {
         self.max_pixels.saturating_mul(16)
     }

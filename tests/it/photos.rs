@@ -122,6 +122,16 @@ async fn uploads_are_judged_by_their_bytes_and_bounded() {
     let res = app.post(&path, &serde_json::json!({})).await;
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
+    // An eleventh file is refused as it starts, not after the whole form is in memory.
+    let small = fixtures::jpeg(&fixtures::photo_like(16, 16));
+    let form =
+        (0..11).fold(Form::new(), |f, i| f.part("photo", file(small.clone(), &format!("{i}.jpg"), "image/jpeg")));
+    let res = send(&app, &path, form).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = problem(res).await;
+    assert_eq!(body["field"], "photo");
+    assert!(body["detail"].as_str().expect("detail").contains("at most 10"), "{body}");
+
     assert_eq!(app.count("SELECT COUNT(*) FROM photos").await, 0, "a refused request stores nothing");
 }
 

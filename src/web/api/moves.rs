@@ -214,7 +214,7 @@ async fn move_order(
 ) -> Result<Json<MoveOut>> {
     let actor = writer.actor();
     let change = if multipart::is_multipart(&req) {
-        let mut form = multipart::read(req, service.config().media.max_bytes).await?;
+        let mut form = multipart::read(req, service.config().media.max_bytes, service.upload_budget()).await?;
         let body = MoveIn {
             action: form.take("action")?,
             to: form.take("to")?,

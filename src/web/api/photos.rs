@@ -138,7 +138,7 @@ async fn add_photos(
             "send photos as `multipart/form-data` with the files in `photo`",
         ));
     }
-    let mut form = multipart::read(req, service.config().media.max_bytes).await?;
+    let mut form = multipart::read(req, service.config().media.max_bytes, service.upload_budget()).await?;
     let (visibility, caption) = photo_options(&mut form, "visibility", "caption")?;
     form.finish()?;
     let applied = service.add_photos(&reference, form.files, visibility, caption, &writer.actor()).await?;
