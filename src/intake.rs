@@ -6,6 +6,7 @@
 pub mod config;
 pub mod stripe;
 mod stripe_api;
+pub mod workshop;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +15,16 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::change::Change;
 use crate::domain::model::{Actor, Customer, ExternalIds, LineItem};
-use crate::domain::order::{EmailAddress, Language, PhoneNumber, Priority, Source};
-use crate::service::{Linked, NewOrder, Service};
+use crate::domain::order::{EmailAddress, Language, PhoneNumber, Priority, Source, Visibility};
+use crate::domain::transition::Action;
+use crate::service::{Linked, NewOrder, Service, ServiceError};
 use crate::store::inbox::{self, Entry, Outcome};
-use crate::store::now_ms;
+use crate::store::{now_ms, orders};
 use config::StripeConfig;
 use stripe::{Intent, Session};
+use workshop::OrderKey;
 
 /// How long a claimed delivery is reserved for its applier.
 const LEASE: Duration = Duration::from_secs(60);
@@ -93,6 +97,10 @@ impl Applier {
                 Some(config) => self.apply_stripe(config, entry).await,
                 None => Outcome::Parked("Stripe intake is not configured any more".to_owned()),
             },
+            "workshop" => match &self.service.config().intake.workshop {
+                Some(_) => self.apply_workshop(entry).await,
+                None => Outcome::Parked("the workshop webhook is not configured any more".to_owned()),
+            },
             other => Outcome::Failed(format!("unknown source `{other}`")),
         }
     }
@@ -124,7 +132,7 @@ impl Applier {
                         Outcome::Applied(Some(order.id))
                     }
                     Ok(Linked::Existing(id)) => self.already(id, &session).await,
-                    Err(crate::service::ServiceError::Invalid { field, message }) => {
+                    Err(ServiceError::Invalid { field, message }) => {
                         Outcome::Failed(format!("the session cannot become an order: {field}: {message}"))
                     }
                     Err(e) => self.retry(entry, e.chain()),
@@ -151,6 +159,110 @@ impl Applier {
         }
     }
 
+    /// Moves an order to the stage the workshop system reports, with its note and photos —
+    /// unless the order does not exist yet (parked until it does), the event is older than
+    /// one already applied, or it would move the order backwards (ignored, with the reason).
+    async fn apply_workshop(&self, entry: &Entry) -> Outcome {
+        let event = match workshop::parse(entry.payload.as_bytes()) {
+            Ok(event) => event,
+            Err(why) => return Outcome::Ignored(format!("not a workshop event kiln can read: {why}")),
+        };
+        let db = self.service.db();
+        let found = match &event.order {
+            OrderKey::Reference(r) => self.service.order_id(r).await,
+            OrderKey::External(e) => inbox::linked_order_any(db, e).await.map_err(ServiceError::from),
+        };
+        let named = match &event.order {
+            OrderKey::Reference(r) => format!("order {r}"),
+            OrderKey::External(e) => format!("an order for `{e}`"),
+        };
+        let order = match found {
+            Ok(Some(id)) => match orders::by_id(db, id).await {
+                Ok(Some(order)) => order,
+                Ok(None) => return Outcome::Parked(format!("there is no {named} yet; applied when it arrives")),
+                Err(e) => return self.retry(entry, format!("database: {e}")),
+            },
+            Ok(None) => return Outcome::Parked(format!("there is no {named} yet; applied when it arrives")),
+            Err(e) => return self.retry(entry, e.chain()),
+        };
+        match inbox::latest_applied(db, "workshop", order.id).await {
+            Ok(Some(latest)) if latest >= event.occurred_at => {
+                let at = crate::store::from_ms(latest).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                return Outcome::Ignored(format!("older than an event of {at} already applied to {}", order.reference));
+            }
+            Ok(_) => {}
+            Err(e) => return self.retry(entry, format!("database: {e}")),
+        }
+        let Some(wf) = self.service.workflows().get(&order.workflow) else {
+            return Outcome::Failed(format!("workflow `{}` is not loaded", order.workflow));
+        };
+        let (Some(to), Some(here)) = (wf.position(&event.stage), wf.position(&order.state.stage)) else {
+            return Outcome::Ignored(format!("workflow `{}` has no stage `{}`", wf.key, event.stage));
+        };
+        if to == here {
+            return Outcome::Ignored(format!("{} is already at `{}`", order.reference, event.stage));
+        }
+        if to < here {
+            return Outcome::Ignored(format!(
+                "it would move {} backwards, from `{}` to `{}`",
+                order.reference, order.state.stage, event.stage
+            ));
+        }
+        let actor = Actor { name: "workshop".to_owned(), source: Source::Webhook };
+        let (photo_ids, mut problems) = match self.workshop_photos(&event, &order, &actor, entry).await {
+            Ok(done) => done,
+            Err(outcome) => return outcome,
+        };
+        problems.extend(event.internal_note.clone());
+        let change = Change::Act {
+            action: Action::Move { to: event.stage.clone() },
+            expected_stage: None,
+            note: event.note.clone(),
+            internal_note: (!problems.is_empty()).then(|| problems.join(" ")),
+            photo_ids,
+        };
+        match self.service.change(order.reference.as_str(), &change, &actor).await {
+            Ok(_) => Outcome::Applied(Some(order.id)),
+            Err(ServiceError::Refused(refusal)) => {
+                Outcome::Ignored(format!("the workflow refuses the move: {}", refusal_text(&refusal)))
+            }
+            Err(e) => self.retry(entry, e.chain()),
+        }
+    }
+
+    /// Fetches and stores the event's photos; a photo that cannot be had is left out, and
+    /// the returned notes say which and why. A peer that may recover makes the whole event
+    /// wait for a retry.
+    async fn workshop_photos(
+        &self,
+        event: &workshop::StageChanged,
+        order: &crate::domain::model::Order,
+        actor: &Actor,
+        entry: &Entry,
+    ) -> Result<(Vec<i64>, Vec<String>), Outcome> {
+        let max = self.service.config().media.max_bytes;
+        let (mut ids, mut problems) = (Vec::new(), Vec::new());
+        for (i, url) in event.photo_urls.iter().enumerate() {
+            let field = format!("photo_urls[{i}]");
+            let bytes = match fetch_capped(&self.http, url, max).await {
+                Ok(bytes) => bytes,
+                Err(Fetch::Transient(e)) if entry.attempts < MAX_ATTEMPTS => return Err(self.retry(entry, e)),
+                Err(Fetch::Transient(e) | Fetch::Refused(e)) => {
+                    problems.push(format!("Photo {url} left out: {e}."));
+                    continue;
+                }
+            };
+            let upload = crate::service::Upload { field: field.clone(), bytes };
+            let stored = self.service.store_photos(order.id, vec![upload], Visibility::Customer, None, actor).await;
+            match stored {
+                Ok(new) => ids.extend(new),
+                Err(ServiceError::Photo { source, .. }) => problems.push(format!("Photo {url} left out: {source}.")),
+                Err(e) => return Err(self.retry(entry, e.chain())),
+            }
+        }
+        Ok((ids, problems))
+    }
+
     /// The outcome for an event about a session whose order exists: nothing more to do.
     async fn already(&self, order_id: i64, session: &Session) -> Outcome {
         let reference = self.reference(order_id).await;
@@ -158,7 +270,7 @@ impl Applier {
     }
 
     async fn reference(&self, order_id: i64) -> String {
-        match crate::store::orders::by_id(self.service.db(), order_id).await {
+        match orders::by_id(self.service.db(), order_id).await {
             Ok(Some(order)) => order.reference.to_string(),
             _ => format!("#{order_id}"),
         }
@@ -242,6 +354,43 @@ impl Applier {
             }}),
             created_at: None,
         }
+    }
+}
+
+/// Why a photo could not be fetched.
+enum Fetch {
+    /// The network, a timeout, 429 or 5xx: worth another try.
+    Transient(String),
+    /// Anything else: it will not work by trying again.
+    Refused(String),
+}
+
+/// GETs `url`, refusing bodies over `max` bytes as they stream in.
+async fn fetch_capped(http: &reqwest::Client, url: &url::Url, max: usize) -> Result<bytes::Bytes, Fetch> {
+    let mut res = http.get(url.clone()).send().await.map_err(|e| Fetch::Transient(e.to_string()))?;
+    let status = res.status();
+    if status.as_u16() == 429 || status.is_server_error() {
+        return Err(Fetch::Transient(format!("the server answered {status}")));
+    }
+    if !status.is_success() {
+        return Err(Fetch::Refused(format!("the server answered {status}")));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| Fetch::Transient(e.to_string()))? {
+        if body.len() + chunk.len() > max {
+            return Err(Fetch::Refused(format!("it is larger than {max} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A refusal in a sentence.
+fn refusal_text(refusal: &crate::domain::transition::Refusal) -> String {
+    use crate::domain::transition::Refusal;
+    match refusal {
+        Refusal::StaleStage { current, expected } => format!("the order is at `{current}`, not `{expected}`"),
+        Refusal::NotAllowed { current, reason, .. } => format!("from `{current}`: {reason}"),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod live;
 pub mod media;
 pub mod notify;
 pub mod service;
+pub mod standard_webhooks;
 pub mod store;
 pub mod view;
 pub mod web;

@@ -6,7 +6,6 @@ pub mod channels;
 pub mod config;
 pub mod lease;
 pub mod outcome;
-pub mod sign;
 pub mod smtp;
 pub mod templates;
 

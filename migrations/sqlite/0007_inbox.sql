@@ -1,7 +1,8 @@
 -- Every webhook delivered to kiln, verified and recorded before it is acted on. A sender's
 -- event id is unique per source, so a retry or a concurrent copy is recorded once. `subject`
 -- is what the event is about (a Stripe Checkout Session): one subject's events are applied
--- one at a time, in the order they arrived.
+-- one at a time, in the order they arrived. `occurred_at` is when the sender says the event
+-- happened (the workshop system's moves), to tell a late event from a newer one.
 CREATE TABLE inbox (
     id           INTEGER PRIMARY KEY,
     source       TEXT    NOT NULL,
@@ -9,6 +10,7 @@ CREATE TABLE inbox (
     delivery_id  TEXT,
     topic        TEXT    NOT NULL,
     subject      TEXT,
+    occurred_at  INTEGER,
     payload      TEXT    NOT NULL,
     received_at  INTEGER NOT NULL,
     outcome      TEXT    NOT NULL,
@@ -21,7 +23,7 @@ CREATE TABLE inbox (
     CONSTRAINT inbox_event_key UNIQUE (source, event_id)
 );
 CREATE INDEX inbox_due_idx ON inbox (run_at, id) WHERE outcome IN ('pending', 'running');
-CREATE INDEX inbox_subject_idx ON inbox (source, subject, id) WHERE outcome IN ('pending', 'running');
+CREATE INDEX inbox_subject_idx ON inbox (source, subject, id) WHERE outcome IN ('pending', 'running', 'parked');
 CREATE INDEX inbox_order_idx ON inbox (order_id, id);
 
 -- Which order stands for an object in another system (a Stripe Checkout Session): one

@@ -13,11 +13,28 @@ pub struct IntakeConfig {
     pub apply: bool,
     /// Stripe webhooks (`POST /hooks/stripe`); off when absent.
     pub stripe: Option<StripeConfig>,
+    /// The workshop system's webhooks (`POST /hooks/workshop`); off when absent.
+    pub workshop: Option<WorkshopConfig>,
 }
 
 impl Default for IntakeConfig {
     fn default() -> Self {
-        Self { apply: true, stripe: None }
+        Self { apply: true, stripe: None, workshop: None }
+    }
+}
+
+/// The workshop system: Standard Webhooks secrets it signs with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkshopConfig {
+    /// Every `whsec_<base64>` secret currently valid (several while one is rolled).
+    pub secrets: Vec<SecretString>,
+}
+
+impl WorkshopConfig {
+    /// The parsed secrets (validated at start-up, so none is skipped in practice).
+    pub fn keys(&self) -> Vec<crate::standard_webhooks::Secret> {
+        self.secrets.iter().filter_map(|s| crate::standard_webhooks::Secret::parse(s.expose_secret()).ok()).collect()
     }
 }
 
@@ -73,6 +90,16 @@ impl IntakeConfig {
                     "intake.stripe.default_workflow",
                     format!("no workflow `{}` (known: {})", stripe.default_workflow, workflows.join(", ")),
                 ));
+            }
+        }
+        if let Some(workshop) = &self.workshop {
+            if workshop.secrets.is_empty() {
+                return Err(("intake.workshop.secrets", "needs at least one `whsec_…` secret".to_owned()));
+            }
+            for secret in &workshop.secrets {
+                if let Err(e) = crate::standard_webhooks::Secret::parse(secret.expose_secret()) {
+                    return Err(("intake.workshop.secrets", e));
+                }
             }
         }
         Ok(())

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{EmailConfig, TelegramConfig, TwilioConfig, WebhookConfig};
 use super::outcome::{Outcome, from_http, parse_retry_after};
-use super::sign::{Secret, signature_header};
 use super::smtp::Mailer;
+use crate::standard_webhooks::{Secret, signature_header};
 
 /// A stored email.
 #[derive(Debug, Clone, Serialize, Deserialize)]

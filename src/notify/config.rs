@@ -196,7 +196,7 @@ impl NotifyConfig {
                 return Err(("notify.webhooks.secrets", format!("webhook `{}` needs at least one secret", hook.name)));
             }
             for secret in &hook.secrets {
-                if let Err(e) = super::sign::Secret::parse(secrecy::ExposeSecret::expose_secret(secret)) {
+                if let Err(e) = crate::standard_webhooks::Secret::parse(secrecy::ExposeSecret::expose_secret(secret)) {
                     return Err(("notify.webhooks.secrets", format!("webhook `{}`: {e}", hook.name)));
                 }
             }

@@ -218,9 +218,24 @@ impl Service {
         }
         tx.commit().await?;
         self.committed(&order);
+        if self.config().intake.workshop.is_some() {
+            self.wake_workshop_events(&order, link.map(|(_, id)| id)).await;
+        }
         let event = plan.events.into_iter().zip(event_ids).map(|(e, id)| recorded(e, id, order.id, now)).next();
         let event = event.ok_or_else(|| ServiceError::broken("a new order's plan has no event"))?;
         Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
+    }
+
+    /// Puts the workshop system's events that arrived before this order back in line.
+    async fn wake_workshop_events(&self, order: &Order, external_id: Option<&str>) {
+        let mut subjects = vec![format!("ref:{}", order.reference)];
+        subjects.extend(external_id.map(|id| format!("ext:{id}")));
+        match inbox::wake_parked_any(self.db(), "workshop", &subjects, store::now_ms()).await {
+            Ok(0) => {}
+            Ok(_) => self.inbox_signal().notify_one(),
+            // They stay parked; an operator's replay applies them.
+            Err(e) => tracing::warn!(error = %e, order = %order.reference, "cannot wake parked workshop events"),
+        }
     }
 
     async fn replay(&self, idem: &Idempotency) -> Result<Created, ServiceError> {

@@ -18,6 +18,8 @@ pub struct NewDelivery<'a> {
     pub topic: &'a str,
     /// What the event is about, to apply one subject's events in order.
     pub subject: Option<&'a str>,
+    /// When the sender says it happened (ms), if it says.
+    pub occurred_at: Option<i64>,
     /// The raw body, as verified.
     pub payload: &'a str,
 }
@@ -37,6 +39,8 @@ pub struct Entry {
     pub topic: String,
     /// Subject.
     pub subject: Option<String>,
+    /// When the sender says it happened (ms).
+    pub occurred_at: Option<i64>,
     /// Raw body.
     pub payload: String,
     /// When it arrived (ms).
@@ -51,14 +55,14 @@ pub struct Entry {
     pub attempts: i64,
 }
 
-const COLUMNS: &str = "id, source, event_id, delivery_id, topic, subject, payload, received_at, outcome, reason, \
-    order_id, attempts";
+const COLUMNS: &str = "id, source, event_id, delivery_id, topic, subject, occurred_at, payload, received_at, \
+    outcome, reason, order_id, attempts";
 
 /// Records a delivery as pending; `false` if the sender's event id is already recorded (a
 /// retry, or a concurrent copy: the unique key lets exactly one of them in).
 pub async fn record(db: &Db, d: &NewDelivery<'_>, now_ms: i64) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO inbox (source, event_id, delivery_id, topic, subject, payload, received_at, \
-        outcome, attempts, run_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7, $7) \
+        outcome, attempts, run_at, updated_at, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7, $7, $8) \
         ON CONFLICT (source, event_id) DO NOTHING";
     let mut tx = db.begin().await?;
     let inserted = on_tx!(&mut tx, |conn| {
@@ -70,6 +74,7 @@ pub async fn record(db: &Db, d: &NewDelivery<'_>, now_ms: i64) -> Result<bool, s
             .bind(d.subject)
             .bind(d.payload)
             .bind(now_ms)
+            .bind(d.occurred_at)
             .execute(conn)
             .await
             .map(|r| r.rows_affected())
@@ -163,6 +168,27 @@ pub async fn wake_parked(db: &Db, source: &str, subject: &str, now_ms: i64) -> R
     Ok(n)
 }
 
+/// Puts parked deliveries of `source` about any of `subjects` back in line, checking with a
+/// read first so that the common case (nothing parked) writes nothing.
+pub async fn wake_parked_any(db: &Db, source: &str, subjects: &[String], now_ms: i64) -> Result<u64, sqlx::Error> {
+    const ANY: &str = "SELECT COUNT(*) FROM inbox WHERE source = $1 AND outcome = 'parked' AND subject = $2";
+    let mut woken = 0;
+    for subject in subjects {
+        let parked: i64 =
+            on_read!(db, |conn| sqlx::query_scalar(ANY).bind(source).bind(subject).fetch_one(conn).await)?;
+        if parked > 0 {
+            woken += wake_parked(db, source, subject, now_ms).await?;
+        }
+    }
+    Ok(woken)
+}
+
+/// The latest time (ms) the sender gave for a delivery of `source` applied to `order_id`.
+pub async fn latest_applied(db: &Db, source: &str, order_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "SELECT MAX(occurred_at) FROM inbox WHERE source = $1 AND order_id = $2 AND outcome = 'applied'";
+    on_read!(db, |conn| sqlx::query_scalar(SQL).bind(source).bind(order_id).fetch_one(conn).await)
+}
+
 /// Queues a delivery to be applied again (an operator's replay); `false` if there is none
 /// with this id or it is being applied right now.
 pub async fn replay(db: &Db, id: i64, now_ms: i64) -> Result<bool, sqlx::Error> {
@@ -210,6 +236,13 @@ pub async fn list(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Entry>, sq
 pub async fn linked_order(db: &Db, source: &str, external_id: &str) -> Result<Option<i64>, sqlx::Error> {
     const SQL: &str = "SELECT order_id FROM order_links WHERE source = $1 AND external_id = $2";
     on_read!(db, |conn| sqlx::query_scalar(SQL).bind(source).bind(external_id).fetch_optional(conn).await)
+}
+
+/// The order linked to object `external_id` of any source (ids of different systems do not
+/// collide in practice: `cs_…`, numeric Shopify ids).
+pub async fn linked_order_any(db: &Db, external_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    const SQL: &str = "SELECT order_id FROM order_links WHERE external_id = $1 ORDER BY created_at LIMIT 1";
+    on_read!(db, |conn| sqlx::query_scalar(SQL).bind(external_id).fetch_optional(conn).await)
 }
 
 /// Links a new order to an object of another system inside the order's creating

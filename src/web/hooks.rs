@@ -11,15 +11,16 @@ use axum::routing::post;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::intake::stripe;
+use crate::intake::{stripe, workshop};
 use crate::service::Service;
+use crate::standard_webhooks;
 use crate::store::{inbox, now_ms};
 use crate::web::AppState;
 use crate::web::error::ApiError;
 
 /// Routes under `/hooks`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/hooks/stripe", post(stripe_hook))
+    Router::new().route("/hooks/stripe", post(stripe_hook)).route("/hooks/workshop", post(workshop_hook))
 }
 
 /// `POST /hooks/stripe`: a Stripe event, signed with `Stripe-Signature`.
@@ -48,10 +49,62 @@ async fn stripe_hook(
         delivery_id: None,
         topic: &event.topic,
         subject: event.subject.as_deref(),
+        occurred_at: None,
         payload,
     };
-    let recorded = inbox::record(service.db(), &delivery, now_ms()).await.map_err(|e| {
-        tracing::warn!(error = %e, event = %event.id, "cannot record a Stripe event; Stripe will retry it");
+    record(&service, &delivery).await
+}
+
+/// `POST /hooks/workshop`: the workshop system's events, signed with Standard Webhooks.
+async fn workshop_hook(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Some(config) = &service.config().intake.workshop else {
+        return Err(ApiError::not_found("the workshop webhook is not configured on this kiln"));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let id = header("webhook-id");
+    standard_webhooks::verify(
+        &config.keys(),
+        id,
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+        &body,
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|e| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "bad-signature", "Signature refused", e.to_string())
+            .field("webhook-signature")
+    })?;
+    let (Some(id), Ok(payload)) = (id, std::str::from_utf8(&body)) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-body", "Body refused", "the body is not UTF-8"));
+    };
+    // A body kiln cannot read is still recorded (and marked ignored with the reason), so the
+    // sender is not told to retry something that can never apply.
+    let parsed = workshop::parse(&body).ok();
+    let subject = parsed.as_ref().map(|e| e.order.subject());
+    let delivery = inbox::NewDelivery {
+        source: "workshop",
+        event_id: id,
+        delivery_id: None,
+        topic: workshop::STAGE_CHANGED,
+        subject: subject.as_deref(),
+        occurred_at: parsed.as_ref().map(|e| e.occurred_at),
+        payload,
+    };
+    record(&service, &delivery).await
+}
+
+/// Records a verified delivery and wakes the applier; a database failure asks the sender to
+/// come back (nothing was recorded).
+async fn record(
+    service: &Service,
+    delivery: &inbox::NewDelivery<'_>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let recorded = inbox::record(service.db(), delivery, now_ms()).await.map_err(|e| {
+        tracing::warn!(error = %e, source = delivery.source, event = delivery.event_id, "cannot record a webhook");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "inbox-unavailable",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use kiln::config::Config;
-use kiln::intake::config::{IntakeConfig, StripeConfig};
+use kiln::intake::config::{StripeConfig, WorkshopConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -58,16 +58,13 @@ fn event(id: &str, topic: &str, session: &str, payment_status: &str) -> String {
 fn stripe(api_base: Option<&str>) -> impl FnOnce(&mut Config) {
     let api_base = api_base.map(str::to_owned);
     move |c: &mut Config| {
-        c.intake = IntakeConfig {
-            apply: true,
-            stripe: Some(StripeConfig {
-                webhook_secrets: vec![SECRET.to_owned().into(), ROLLED.to_owned().into()],
-                api_key: api_base.as_ref().map(|_| API_KEY.to_owned().into()),
-                api_base: api_base.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
-                api_version: "2024-06-20".to_owned(),
-                default_workflow: "jobshop".to_owned(),
-            }),
-        };
+        c.intake.stripe = Some(StripeConfig {
+            webhook_secrets: vec![SECRET.to_owned().into(), ROLLED.to_owned().into()],
+            api_key: api_base.as_ref().map(|_| API_KEY.to_owned().into()),
+            api_base: api_base.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
+            api_version: "2024-06-20".to_owned(),
+            default_workflow: "jobshop".to_owned(),
+        });
     }
 }
 
@@ -295,4 +292,136 @@ async fn an_operator_replays_a_delivery_and_nothing_is_done_twice() {
     assert_eq!(res.expect("replay").status(), StatusCode::NOT_FOUND);
     let res = app.client.post(app.api(&format!("/inbox/{id}/replay"))).bearer_auth(&app.read_token).send().await;
     assert_eq!(res.expect("replay").status(), StatusCode::FORBIDDEN, "replaying needs a write token");
+}
+
+// The workshop system: Standard Webhooks in.
+
+const WORKSHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The three `webhook-*` headers for `body`, as the Standard Webhooks libraries make them.
+fn standard_headers(id: &str, t: i64, body: &str) -> [(&'static str, String); 3] {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key = engine.decode(WORKSHOP_SECRET.trim_start_matches("whsec_")).expect("base64 key");
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).expect("any key");
+    mac.update(format!("{id}.{t}.{body}").as_bytes());
+    let signature = format!("v1,{}", engine.encode(mac.finalize().into_bytes()));
+    [("webhook-id", id.to_owned()), ("webhook-timestamp", t.to_string()), ("webhook-signature", signature)]
+}
+
+fn workshop(c: &mut Config) {
+    c.intake.workshop = Some(WorkshopConfig { secrets: vec![WORKSHOP_SECRET.to_owned().into()] });
+}
+
+async fn post_workshop(app: &TestApp, id: &str, body: &str, t: i64) -> reqwest::Response {
+    let mut req = app.client.post(format!("{}/hooks/workshop", app.base)).header("content-type", "application/json");
+    for (name, value) in standard_headers(id, t, body) {
+        req = req.header(name, value);
+    }
+    req.body(body.to_owned()).send().await.expect("request")
+}
+
+fn moved(reference: &str, stage: &str, at: &str, extra: Value) -> String {
+    let mut body = json!({ "type": "order.stage_changed", "occurred_at": at, "order": { "reference": reference }, "stage": stage });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    body.to_string()
+}
+
+#[tokio::test]
+async fn the_workshop_system_moves_orders_with_notes_and_photos_once() {
+    let photo = crate::fixtures::jpeg(&crate::fixtures::photo_like(64, 48));
+    let bench = HttpPeer::start(move |req| {
+        if req.path == "/photos/block.jpg" {
+            Answer::bytes(200, "image/jpeg", photo.clone())
+        } else {
+            Answer::new(404, "no such photo")
+        }
+    })
+    .await;
+    let app = spawn_app_with(workshop).await;
+    let reference = app.new_order("stone").await;
+    let extra = json!({ "note": "Your block is here", "photo_urls": [format!("{}/photos/block.jpg", bench.base)] });
+    let body = moved(&reference, "block_selection", "2026-12-03T09:00:00Z", extra);
+    let res = post_workshop(&app, "msg_1", &body, now()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The same message again (a retry keeps its webhook-id): recorded once.
+    let res = post_workshop(&app, "msg_1", &body, now()).await;
+    assert_eq!(res.json::<Value>().await.expect("json")["duplicate"], true);
+    let all = settled(&app).await;
+    assert_eq!((all.len(), all[0]["outcome"].as_str()), (1, Some("applied")), "{all:#?}");
+    let order = app.order(&reference).await;
+    assert_eq!(order["stage"]["key"], "block_selection");
+    let events = app.events(&reference).await;
+    let last = events.last().expect("an event");
+    assert_eq!((last["actor"].as_str(), last["source"].as_str()), (Some("workshop"), Some("webhook")));
+    assert_eq!(last["note"], "Your block is here");
+    assert_eq!(last["photo_ids"].as_array().map(Vec::len), Some(1), "the bench photo came along: {last:#}");
+
+    // A photo URL the bench cannot serve is left out, and the move says so.
+    let body = moved(
+        &reference,
+        "fabrication",
+        "2026-12-03T10:00:00Z",
+        json!({ "photo_urls": [format!("{}/photos/missing.jpg", bench.base)] }),
+    );
+    assert_eq!(post_workshop(&app, "msg_2", &body, now()).await.status(), StatusCode::OK);
+    settled(&app).await;
+    assert_eq!(app.order(&reference).await["stage"]["key"], "fabrication");
+    let events = app.events(&reference).await;
+    let internal = events.last().and_then(|e| e["internal_note"].as_str()).unwrap_or("").to_owned();
+    assert!(internal.contains("missing.jpg") && internal.contains("404"), "{internal}");
+
+    // Bad signatures are refused and recorded nowhere.
+    let before = app.count("SELECT COUNT(*) FROM inbox").await;
+    let tampered = body.replace("fabrication", "delivered");
+    let mut req = app.client.post(format!("{}/hooks/workshop", app.base));
+    for (name, value) in standard_headers("msg_3", now(), &body) {
+        req = req.header(name, value);
+    }
+    let res = req.body(tampered).send().await.expect("request");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = post_workshop(&app, "msg_4", &body, now() - 301).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a stale timestamp");
+    let res = app.client.post(format!("{}/hooks/workshop", app.base)).body(body.clone()).send().await.expect("req");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "no headers");
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox").await, before, "nothing recorded");
+}
+
+#[tokio::test]
+async fn early_late_and_backward_workshop_events_are_parked_or_ignored_with_a_reason() {
+    let app = spawn_app_with(workshop).await;
+    // An event for an order that does not exist yet waits for it.
+    let early = moved("K-000001", "block_selection", "2026-12-03T09:00:00Z", json!({}));
+    assert_eq!(post_workshop(&app, "msg_early", &early, now()).await.status(), StatusCode::OK);
+    let all = settled(&app).await;
+    assert_eq!(all[0]["outcome"], "parked", "{all:#?}");
+    assert!(all[0]["reason"].as_str().unwrap_or("").contains("K-000001"));
+    let reference = app.new_order("stone").await;
+    assert_eq!(reference, "K-000001");
+    let started = std::time::Instant::now();
+    while app.order(&reference).await["stage"]["key"] != "block_selection" {
+        assert!(started.elapsed() < Duration::from_secs(10), "the parked event was never applied");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(settled(&app).await[0]["outcome"], "applied");
+
+    // An event older than the one applied, and one that would move the order back.
+    let older = moved(&reference, "fabrication", "2026-12-03T08:00:00Z", json!({}));
+    post_workshop(&app, "msg_older", &older, now()).await;
+    let back = moved(&reference, "quarry_extraction", "2026-12-03T11:00:00Z", json!({}));
+    post_workshop(&app, "msg_back", &back, now()).await;
+    let unreadable = json!({ "type": "order.stage_changed", "stage": "x" }).to_string();
+    post_workshop(&app, "msg_bad", &unreadable, now()).await;
+    let all = settled(&app).await;
+    let reason = |id: &str| {
+        let d = all.iter().find(|d| d["event_id"] == id).expect("recorded");
+        assert_eq!(d["outcome"], "ignored", "{d:#}");
+        d["reason"].as_str().unwrap_or("").to_owned()
+    };
+    assert!(reason("msg_older").contains("older than"), "{}", reason("msg_older"));
+    assert!(reason("msg_back").contains("backwards"), "{}", reason("msg_back"));
+    assert!(reason("msg_bad").contains("occurred_at"), "{}", reason("msg_bad"));
+    assert_eq!(app.order(&reference).await["stage"]["key"], "block_selection", "nothing moved it back");
 }

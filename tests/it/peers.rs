@@ -176,11 +176,18 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// Bytes to answer instead of `body` (a photo).
+    pub raw: Option<Vec<u8>>,
 }
 
 impl Answer {
     pub fn new(status: u16, body: impl Into<String>) -> Self {
-        Self { status, headers: Vec::new(), body: body.into() }
+        Self { status, headers: Vec::new(), body: body.into(), raw: None }
+    }
+
+    /// An answer of raw bytes with a content type.
+    pub fn bytes(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
+        Self { status, headers: vec![("content-type", content_type.to_owned())], body: String::new(), raw: Some(bytes) }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -280,7 +287,11 @@ async fn handle(
     if let Some(mut release) = hold {
         let _ = release.wait_for(|v| *v).await;
     }
-    let mut res = (StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK), answer.body).into_response();
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut res = match answer.raw {
+        Some(raw) => (status, raw).into_response(),
+        None => (status, answer.body).into_response(),
+    };
     for (name, value) in answer.headers {
         res.headers_mut().insert(name, value.parse().expect("header value"));
     }
