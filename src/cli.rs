@@ -46,6 +46,24 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Import data from files.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import orders from a CSV file: one row per line item, keyed by `external_id` (see
+    /// docs/intake.md); running the same file again changes nothing.
+    Orders {
+        /// The CSV file.
+        file: PathBuf,
+        /// Check every row and report, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +123,9 @@ pub async fn run() -> ExitCode {
         Command::Workflow { command: WorkflowCommand::Check { paths } } => return check_workflows(&paths),
         Command::Workflow { command: WorkflowCommand::Export { dir } } => export_presets(&dir),
         Command::Token { command } => token(config, command).await,
+        Command::Import { command: ImportCommand::Orders { file, dry_run } } => {
+            return import_orders(config, &file, dry_run).await;
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +134,70 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kiln import orders`: exit code 0 when every row was imported (or skipped as imported
+/// before), 1 when some rows were refused, 2 when the file could not be read.
+async fn import_orders(config: Config, file: &std::path::Path, dry_run: bool) -> ExitCode {
+    use crate::intake::csv_import;
+    let shown = file.display().to_string();
+    let opened = std::fs::File::open(file);
+    let size = opened.as_ref().ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+    let Ok(input) = opened else {
+        eprintln!("kiln: cannot open {shown}");
+        return ExitCode::from(2);
+    };
+    let service = match build_service(config).await {
+        Ok(service) => service,
+        Err(e) => {
+            eprintln!("kiln: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(size);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:40}] {msg} ({eta} left)")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result =
+        csv_import::import_orders(&service, std::io::BufReader::new(input), dry_run, |bytes| bar.set_position(bytes))
+            .await;
+    bar.finish_and_clear();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(csv_import::ImportError::Service(e)) => {
+            eprintln!("kiln: import stopped: {}", e.chain());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{shown}:{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for p in &summary.problems {
+        let column = if p.column.is_empty() { String::new() } else { format!(" {}:", p.column) };
+        eprintln!("{shown}:{}:{column} {}", p.line, p.reason);
+    }
+    if summary.rows_refused > summary.problems.len() as u64 {
+        eprintln!("… and {} more refused rows", summary.rows_refused - summary.problems.len() as u64);
+    }
+    let verb = if dry_run { "would create" } else { "created" };
+    println!(
+        "{} rows: {verb} {} orders, skipped {} imported before, refused {} orders ({} rows){}",
+        summary.rows,
+        summary.created,
+        summary.skipped,
+        summary.refused,
+        summary.rows_refused,
+        if dry_run { " — dry run, nothing written" } else { "" }
+    );
+    if summary.rows_refused > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 fn init_tracing(default: &str) {

@@ -4,6 +4,7 @@
 //! request) and a redelivery changes nothing.
 
 pub mod config;
+pub mod csv_import;
 pub mod stripe;
 mod stripe_api;
 pub mod workshop;

@@ -2,6 +2,7 @@
 //! `KILN_TEST_DATABASE_URL` is set.
 
 mod helpers;
+mod import;
 mod intake;
 
 /// Photos as phones and attackers make them, shared with the library's unit tests.

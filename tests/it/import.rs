@@ -1,0 +1,167 @@
+//! `kiln import orders FILE.csv`, run as a shop would: the real binary against the test
+//! server's database.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const HEADER: &str = "external_id,workflow,customer_name,customer_email,priority,due_date,item_description,item_quantity,item_material\n";
+
+fn kiln(app: &TestApp, data: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    // The same database and secret key as the server, as on a shop's own machine.
+    cmd.env_remove("KILN_CONFIG")
+        .env("KILN_DATABASE_URL", &app.db_url)
+        .env("KILN_SECRET_KEY", &app.secret_key)
+        .env("KILN_DATA_DIR", data);
+    cmd
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// The process's peak resident memory, KiB (VmHWM).
+    peak_kib: u64,
+}
+
+fn run(mut cmd: Command) -> Run {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kiln runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    // Read the output on threads so that a full pipe never stalls the child.
+    let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+    let out = std::thread::spawn(move || std::io::read_to_string(&mut out).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(&mut err).unwrap_or_default());
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Run {
+        code: status.code(),
+        stdout: out.join().expect("stdout thread"),
+        stderr: err.join().expect("stderr thread"),
+        peak_kib,
+    }
+}
+
+#[tokio::test]
+async fn good_rows_are_imported_bad_ones_reported_by_line_and_a_second_run_changes_nothing() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("orders.csv");
+    let csv = format!(
+        "{HEADER}\
+         WS-1,stone,Marta Rossi,marta@example.it,rush,2027-02-01,Kitchen countertop,1,Calacatta\n\
+         WS-1,stone,Marta Rossi,marta@example.it,rush,2027-02-01,Backsplash,2,Calacatta\n\
+         WS-2,print,Tom Berg,tom@example.com,,,Posters A2,50,\n\
+         WS-3,nowhere,Ana Ruiz,ana@example.com,,,Ring,1,Gold\n\
+         WS-4,jewelry,Li Wei,not-an-email,,,Ring,1,Gold\n\
+         WS-5,jewelry,Li Wei,li@example.com,,,Ring,1,Gold\n\
+         WS-5,jewelry,Li Wei,li@example.com,,,Chain,zero,Gold\n"
+    );
+    std::fs::write(&file, csv).expect("write");
+
+    // A dry run reports everything and writes nothing.
+    let mut cmd = kiln(&app, dir.path());
+    cmd.args(["import", "orders", "--dry-run"]).arg(&file);
+    let dry = run(cmd);
+    assert_eq!(dry.code, Some(1), "{}", dry.stderr);
+    assert!(dry.stdout.contains("would create 2 orders"), "{}", dry.stdout);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 0);
+
+    let mut cmd = kiln(&app, dir.path());
+    cmd.args(["import", "orders"]).arg(&file);
+    let first = run(cmd);
+    assert_eq!(first.code, Some(1), "some rows were refused: {}", first.stderr);
+    assert!(first.stdout.contains("7 rows: created 2 orders, skipped 0"), "{}{}", first.stdout, first.stderr);
+    assert!(first.stdout.contains("refused 3 orders (4 rows)"), "{}", first.stdout);
+    let shown = file.display();
+    for expected in [
+        format!("{shown}:5: workflow: `nowhere` is not a workflow"),
+        format!("{shown}:6: customer_email:"),
+        format!("{shown}:8: item_quantity: `zero` is not a whole number"),
+        format!("{shown}:7: order `WS-5` is refused because of line 8"),
+    ] {
+        assert!(first.stderr.contains(&expected), "missing `{expected}` in:\n{}", first.stderr);
+    }
+
+    let res = app.get("/orders?q=marta").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let list: Value = res.json().await.expect("json");
+    let marta = &list["items"][0];
+    assert_eq!(marta["workflow"], "stone");
+    assert_eq!(marta["priority"], "rush");
+    let order = app.order(marta["reference"].as_str().expect("reference")).await;
+    let items: Vec<(&str, u64)> = order["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| (i["description"].as_str().unwrap_or(""), i["quantity"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(items, [("Kitchen countertop", 1), ("Backsplash", 2)], "two rows, one order");
+
+    // The same file again: nothing new.
+    let mut cmd = kiln(&app, dir.path());
+    cmd.args(["import", "orders"]).arg(&file);
+    let again = run(cmd);
+    assert!(again.stdout.contains("created 0 orders, skipped 2"), "{}", again.stdout);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 2);
+
+    // A wrong header stops before any row, naming the column.
+    std::fs::write(&file, "external_id,workflow,colour\nX,stone,red\n").expect("write");
+    let mut cmd = kiln(&app, dir.path());
+    cmd.args(["import", "orders"]).arg(&file);
+    let bad = run(cmd);
+    assert_eq!(bad.code, Some(2));
+    assert!(bad.stderr.contains(":line 1: unknown column `colour`"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn memory_does_not_grow_with_the_file() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let write = |name: &str, orders: usize| {
+        let path = dir.path().join(name);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        f.write_all(HEADER.as_bytes()).expect("write");
+        for i in 0..orders {
+            writeln!(f, "BIG-{i},print,Customer number {i},c{i}@example.com,standard,2027-03-01,Flyers A5 double-sided glossy,500,paper")
+                .expect("write");
+        }
+        f.flush().expect("flush");
+        path
+    };
+    // About 1 MB and 10 MB; checked with --dry-run, which reads and checks every row the
+    // same way (and keeps the test fast).
+    let small = write("small.csv", 10_000);
+    let large = write("large.csv", 100_000);
+    assert!(std::fs::metadata(&large).expect("meta").len() > 9_000_000);
+    let peak = |path: &std::path::Path| {
+        let mut cmd = kiln(&app, dir.path());
+        cmd.args(["import", "orders", "--dry-run"]).arg(path);
+        let r = run(cmd);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        r.peak_kib
+    };
+    let (small_kib, large_kib) = (peak(&small), peak(&large));
+    assert!(small_kib > 0 && large_kib > 0, "peaks were read");
+    assert!(
+        large_kib < small_kib + 8 * 1024,
+        "ten times the file took {large_kib} KiB at peak against {small_kib} KiB"
+    );
+}
