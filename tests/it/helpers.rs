@@ -167,6 +167,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// An order's line items as `(description, quantity)`, from its API view.
+pub fn items_of(order: &Value) -> Vec<(&str, u64)> {
+    let items = order["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    items.iter().map(|i| (i["description"].as_str().unwrap_or(""), i["quantity"].as_u64().unwrap_or(0))).collect()
+}
+
 /// A valid order body for `workflow`.
 pub fn order_body(workflow: &str) -> Value {
     json!({

@@ -107,12 +107,7 @@ async fn good_rows_are_imported_bad_ones_reported_by_line_and_a_second_run_chang
     assert_eq!(marta["workflow"], "stone");
     assert_eq!(marta["priority"], "rush");
     let order = app.order(marta["reference"].as_str().expect("reference")).await;
-    let items: Vec<(&str, u64)> = order["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| (i["description"].as_str().unwrap_or(""), i["quantity"].as_u64().unwrap_or(0)))
-        .collect();
+    let items = crate::helpers::items_of(&order);
     assert_eq!(items, [("Kitchen countertop", 1), ("Backsplash", 2)], "two rows, one order");
 
     // The same file again: nothing new.

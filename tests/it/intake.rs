@@ -163,12 +163,7 @@ async fn a_paid_session_becomes_one_order_however_often_and_concurrently_its_eve
     assert_eq!(order["customer"]["email"], "giulia@example.it");
     assert_eq!(order["customer"]["language"], "it");
     assert_eq!(order["external_ids"]["stripe"], "cs_test_1");
-    let items: Vec<(&str, u64)> = order["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| (i["description"].as_str().unwrap_or(""), i["quantity"].as_u64().unwrap_or(0)))
-        .collect();
+    let items = crate::helpers::items_of(&order);
     assert_eq!(items, [("Wedding invitations, letterpress", 120), ("Envelopes, cotton", 120)]);
     assert!(order["notes"].as_str().unwrap_or("").contains("120.50 EUR"), "{}", order["notes"]);
 
