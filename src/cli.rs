@@ -51,6 +51,22 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Create the orders a sender's webhooks missed, from its API.
+    Reconcile {
+        #[command(subcommand)]
+        command: ReconcileCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReconcileCommand {
+    /// List Stripe's complete Checkout Sessions and create the orders of paid ones kiln does
+    /// not have; running it twice creates nothing the second time.
+    Stripe {
+        /// How far back, e.g. `3d`, `12h`.
+        #[arg(long, default_value = "3d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +142,7 @@ pub async fn run() -> ExitCode {
         Command::Import { command: ImportCommand::Orders { file, dry_run } } => {
             return import_orders(config, &file, dry_run).await;
         }
+        Command::Reconcile { command: ReconcileCommand::Stripe { since } } => reconcile_stripe(config, since).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,6 +150,33 @@ pub async fn run() -> ExitCode {
             eprintln!("kiln: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn reconcile_stripe(config: Config, since: std::time::Duration) -> anyhow::Result<()> {
+    let from = chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::days(3));
+    let service = build_service(config).await?;
+    let applier = crate::intake::Applier::new(service)?;
+    let report = applier.reconcile_stripe(from).await.map_err(|e| anyhow::anyhow!(e))?;
+    for id in &report.created {
+        println!("created the order of {id}");
+    }
+    for (id, why) in &report.failed {
+        println!("could not handle {id}: {why}");
+    }
+    println!(
+        "{} complete sessions since {}: {} orders created, {} already present, {} unpaid, {} failed",
+        report.listed,
+        from.format("%Y-%m-%d %H:%M UTC"),
+        report.created.len(),
+        report.present,
+        report.unpaid,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} sessions could not be handled", report.failed.len())
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod csv_import;
+pub mod reconcile;
 pub mod stripe;
 mod stripe_api;
 pub mod workshop;
@@ -30,7 +31,7 @@ use workshop::OrderKey;
 /// How long a claimed delivery is reserved for its applier.
 const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a delivery that keeps failing is marked failed.
-const MAX_ATTEMPTS: i64 = 10;
+pub(crate) const MAX_ATTEMPTS: i64 = 10;
 /// Deliveries claimed per round.
 const BATCH: i64 = 32;
 
@@ -111,34 +112,7 @@ impl Applier {
         let retry = |e: &dyn std::fmt::Display| self.retry(entry, format!("database: {e}"));
         match stripe::intent(&entry.topic, entry.payload.as_bytes()) {
             Intent::Ignore(why) => Outcome::Ignored(why),
-            Intent::Paid(session) => {
-                match inbox::linked_order(db, "stripe", &session.id).await {
-                    Ok(Some(id)) => return self.already(id, &session).await,
-                    Ok(None) => {}
-                    Err(e) => return retry(&e),
-                }
-                let items = match self.line_items(config, &session, entry).await {
-                    Ok(items) => items,
-                    Err(outcome) => return outcome,
-                };
-                let new = self.new_order(config, &session, items);
-                let actor = Actor { name: "stripe".to_owned(), source: Source::Webhook };
-                match self.service.create_linked_order(new, &actor, "stripe", &session.id).await {
-                    Ok(Linked::New(order)) => {
-                        // Events parked until the order existed can be settled now.
-                        if let Err(e) = inbox::wake_parked(db, "stripe", &session.id, now_ms()).await {
-                            tracing::warn!(error = %e, "cannot wake parked Stripe events");
-                        }
-                        self.service.inbox_signal().notify_one();
-                        Outcome::Applied(Some(order.id))
-                    }
-                    Ok(Linked::Existing(id)) => self.already(id, &session).await,
-                    Err(ServiceError::Invalid { field, message }) => {
-                        Outcome::Failed(format!("the session cannot become an order: {field}: {message}"))
-                    }
-                    Err(e) => self.retry(entry, e.chain()),
-                }
-            }
+            Intent::Paid(session) => self.paid_session(config, &session, entry.attempts).await,
             Intent::AwaitingPayment(session) => match inbox::linked_order(db, "stripe", &session.id).await {
                 Ok(Some(id)) => self.already(id, &session).await,
                 Ok(None) => Outcome::Parked(
@@ -264,6 +238,39 @@ impl Applier {
         Ok((ids, problems))
     }
 
+    /// Makes sure the order of a paid session exists: creates it (once, however many callers
+    /// race) with its line items, or says it was made before. `attempts` so far decides
+    /// whether an unreachable Stripe API is worth a retry.
+    pub async fn paid_session(&self, config: &StripeConfig, session: &Session, attempts: i64) -> Outcome {
+        let db = self.service.db();
+        match inbox::linked_order(db, "stripe", &session.id).await {
+            Ok(Some(id)) => return self.already(id, session).await,
+            Ok(None) => {}
+            Err(e) => return self.retry_after(attempts, format!("database: {e}")),
+        }
+        let items = match self.line_items(config, session, attempts).await {
+            Ok(items) => items,
+            Err(outcome) => return outcome,
+        };
+        let new = self.new_order(config, session, items);
+        let actor = Actor { name: "stripe".to_owned(), source: Source::Webhook };
+        match self.service.create_linked_order(new, &actor, "stripe", &session.id).await {
+            Ok(Linked::New(order)) => {
+                // Events parked until the order existed can be settled now.
+                if let Err(e) = inbox::wake_parked(db, "stripe", &session.id, now_ms()).await {
+                    tracing::warn!(error = %e, "cannot wake parked Stripe events");
+                }
+                self.service.inbox_signal().notify_one();
+                Outcome::Applied(Some(order.id))
+            }
+            Ok(Linked::Existing(id)) => self.already(id, session).await,
+            Err(ServiceError::Invalid { field, message }) => {
+                Outcome::Failed(format!("the session cannot become an order: {field}: {message}"))
+            }
+            Err(e) => self.retry_after(attempts, e.chain()),
+        }
+    }
+
     /// The outcome for an event about a session whose order exists: nothing more to do.
     async fn already(&self, order_id: i64, session: &Session) -> Outcome {
         let reference = self.reference(order_id).await;
@@ -280,24 +287,28 @@ impl Applier {
     /// A retry with backoff (1 s, doubling, at most 5 minutes), or failed after
     /// [`MAX_ATTEMPTS`].
     fn retry(&self, entry: &Entry, error: String) -> Outcome {
-        if entry.attempts >= MAX_ATTEMPTS {
-            return Outcome::Failed(format!("gave up after {} attempts: {error}", entry.attempts));
+        self.retry_after(entry.attempts, error)
+    }
+
+    fn retry_after(&self, attempts: i64, error: String) -> Outcome {
+        if attempts >= MAX_ATTEMPTS {
+            return Outcome::Failed(format!("gave up after {attempts} attempts: {error}"));
         }
-        let exponent = u32::try_from(entry.attempts.clamp(1, 20) - 1).unwrap_or(0);
+        let exponent = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
         let wait = 1_000_i64.saturating_mul(1 << exponent).min(300_000);
         Outcome::Retry { error, retry_at: now_ms() + wait }
     }
 
     /// The session's line items from Stripe's API; unknown items (and a note why) without an
     /// API key, or once the API has refused or failed for good.
-    async fn line_items(&self, config: &StripeConfig, session: &Session, entry: &Entry) -> Result<Items, Outcome> {
+    async fn line_items(&self, config: &StripeConfig, session: &Session, attempts: i64) -> Result<Items, Outcome> {
         let Some(key) = &config.api_key else {
             return Ok(Items::unknown("no Stripe API key is configured, so the items were not read"));
         };
         match stripe_api::line_items(&self.http, config, key.expose_secret(), &session.id).await {
             Ok(items) if items.is_empty() => Ok(Items::unknown("Stripe listed no line items for the session")),
             Ok(items) => Ok(Items { items, note: None }),
-            Err(stripe_api::Error::Transient(e)) if entry.attempts < MAX_ATTEMPTS => Err(self.retry(entry, e)),
+            Err(stripe_api::Error::Transient(e)) if attempts < MAX_ATTEMPTS => Err(self.retry_after(attempts, e)),
             Err(stripe_api::Error::Transient(e) | stripe_api::Error::Refused(e)) => {
                 Ok(Items::unknown(&format!("the items could not be read from Stripe: {e}")))
             }

@@ -140,6 +140,35 @@ pub struct Session {
     pub locale: Option<String>,
 }
 
+/// Reads a Checkout Session object (from an event, or from Stripe's API).
+pub fn session(object: &Value) -> Result<Session, String> {
+    if object["object"].as_str() != Some("checkout.session") {
+        return Err("the event is not about a Checkout Session".to_owned());
+    }
+    // The id goes into an API URL: only Stripe's own id characters are accepted.
+    let well_formed = |id: &&str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let Some(id) = object["id"].as_str().filter(well_formed).map(str::to_owned) else {
+        return Err("the session has no well-formed id".to_owned());
+    };
+    let text = |p: &str| object.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(Session {
+        id,
+        client_reference_id: text("/client_reference_id"),
+        name: text("/customer_details/name"),
+        email: text("/customer_details/email").or_else(|| text("/customer_email")),
+        phone: text("/customer_details/phone"),
+        amount_total: object["amount_total"].as_i64(),
+        currency: text("/currency"),
+        metadata: object["metadata"].as_object().cloned().unwrap_or_default(),
+        locale: text("/locale"),
+    })
+}
+
+/// Whether a Checkout Session object is paid (or needed no payment).
+pub fn is_paid(object: &Value) -> bool {
+    matches!(object["payment_status"].as_str(), Some("paid" | "no_payment_required"))
+}
+
 /// Reads what `topic` with event body `body` asks for.
 pub fn intent(topic: &str, body: &[u8]) -> Intent {
     let handled = [
@@ -155,27 +184,11 @@ pub fn intent(topic: &str, body: &[u8]) -> Intent {
         return Intent::Ignore("the body is not JSON".to_owned());
     };
     let object = &v["data"]["object"];
-    if object["object"].as_str() != Some("checkout.session") {
-        return Intent::Ignore("the event is not about a Checkout Session".to_owned());
-    }
-    // The id goes into an API URL: only Stripe's own id characters are accepted.
-    let well_formed = |id: &&str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let Some(id) = object["id"].as_str().filter(well_formed).map(str::to_owned) else {
-        return Intent::Ignore("the session has no well-formed id".to_owned());
+    let session = match session(object) {
+        Ok(session) => session,
+        Err(why) => return Intent::Ignore(why),
     };
-    let text = |p: &str| object.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    let session = Session {
-        id,
-        client_reference_id: text("/client_reference_id"),
-        name: text("/customer_details/name"),
-        email: text("/customer_details/email").or_else(|| text("/customer_email")),
-        phone: text("/customer_details/phone"),
-        amount_total: object["amount_total"].as_i64(),
-        currency: text("/currency"),
-        metadata: object["metadata"].as_object().cloned().unwrap_or_default(),
-        locale: text("/locale"),
-    };
-    let paid = matches!(object["payment_status"].as_str(), Some("paid" | "no_payment_required"));
+    let paid = is_paid(object);
     match topic {
         "checkout.session.completed" if paid => Intent::Paid(session),
         "checkout.session.completed" => Intent::AwaitingPayment(session),

@@ -420,3 +420,71 @@ async fn early_late_and_backward_workshop_events_are_parked_or_ignored_with_a_re
     assert!(reason("msg_bad").contains("occurred_at"), "{}", reason("msg_bad"));
     assert_eq!(app.order(&reference).await["stage"]["key"], "block_selection", "nothing moved it back");
 }
+
+/// A Checkout Session object as Stripe's API lists it.
+fn session_object(id: &str, payment_status: &str) -> Value {
+    let body = event("evt_unused", "checkout.session.completed", id, payment_status);
+    serde_json::from_str::<Value>(&body).expect("json")["data"]["object"].clone()
+}
+
+#[tokio::test]
+async fn reconciling_creates_the_orders_a_dropped_webhook_missed_once() {
+    let items = line_items_peer();
+    let api = HttpPeer::start(move |req| {
+        if req.path != "/v1/checkout/sessions" {
+            return items(req);
+        }
+        // Two pages, as Stripe paginates: `has_more` and `starting_after`.
+        let query = req.query.clone().unwrap_or_default();
+        let page = if query.contains("starting_after=cs_test_b") {
+            json!({ "object": "list", "data": [session_object("cs_test_c", "unpaid"), session_object("cs_test_d", "paid")], "has_more": false })
+        } else {
+            json!({ "object": "list", "data": [session_object("cs_test_a", "paid"), session_object("cs_test_b", "paid")], "has_more": true })
+        };
+        Answer::new(200, page.to_string())
+    })
+    .await;
+    let app = spawn_app_with(stripe(Some(&api.base))).await;
+    // Session a's webhook arrived; b's and d's were dropped.
+    deliver(&app, &event("evt_a", "checkout.session.completed", "cs_test_a", "paid")).await;
+    settled(&app).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("kiln.toml");
+    let toml = format!(
+        "[intake.stripe]\nwebhook_secrets = [\"{SECRET}\"]\napi_key = \"{API_KEY}\"\napi_base = \"{}\"\ndefault_workflow = \"jobshop\"\n",
+        api.base
+    );
+    std::fs::write(&config, toml).expect("write");
+    // Awaited, not blocking: the Stripe peer answers on this test's runtime.
+    let reconcile = || async {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .env_remove("KILN_CONFIG")
+            .env("KILN_DATABASE_URL", &app.db_url)
+            .env("KILN_SECRET_KEY", &app.secret_key)
+            .env("KILN_DATA_DIR", dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(["reconcile", "stripe", "--since", "3d"])
+            .output()
+            .await
+            .expect("kiln runs")
+    };
+    let first = reconcile().await;
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{out}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        out.contains("4 complete sessions") && out.contains("2 orders created, 1 already present, 1 unpaid"),
+        "{out}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 3);
+    let lists: Vec<String> =
+        api.requests().iter().filter(|r| r.path == "/v1/checkout/sessions").filter_map(|r| r.query.clone()).collect();
+    assert!(lists.iter().all(|q| q.contains("status=complete") && q.contains("created%5Bgte%5D=")), "{lists:?}");
+
+    let second = reconcile().await;
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(out.contains("0 orders created, 3 already present"), "{out}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 3, "nothing created twice");
+}

@@ -152,6 +152,7 @@ async fn smtp_session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>
 pub struct Request {
     pub method: Method,
     pub path: String,
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -276,7 +277,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = Request { method, path: uri.path().to_owned(), headers, body };
+    let request = Request { method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned), headers, body };
     let answer = state.script.lock().expect("lock").pop_front().unwrap_or_else(|| (state.default)(&request));
     state.requests.lock().expect("lock").push(request);
     let delay = *state.delay.lock().expect("lock");
