@@ -1,4 +1,5 @@
-//! The one Stripe API call intake makes: a Checkout Session's line items.
+//! The Stripe API calls intake makes: a Checkout Session's line items, and the list of
+//! complete sessions for reconciliation.
 
 use serde_json::{Value, json};
 
@@ -21,8 +22,19 @@ pub async fn line_items(
     api_key: &str,
     session_id: &str,
 ) -> Result<Vec<LineItem>, Error> {
-    let base = config.api_base.trim_end_matches('/');
-    let url = format!("{base}/v1/checkout/sessions/{session_id}/line_items?limit=100");
+    let path = format!("/v1/checkout/sessions/{session_id}/line_items?limit=100");
+    let (data, _) = list(http, config, api_key, &path).await?;
+    Ok(data.iter().map(item).collect())
+}
+
+/// GETs one page of a Stripe list: its `data` and `has_more`.
+async fn list(
+    http: &reqwest::Client,
+    config: &StripeConfig,
+    api_key: &str,
+    path: &str,
+) -> Result<(Vec<Value>, bool), Error> {
+    let url = format!("{}{path}", config.api_base.trim_end_matches('/'));
     let res = http
         .get(url)
         .bearer_auth(api_key)
@@ -42,7 +54,7 @@ pub async fn line_items(
     let Some(data) = body["data"].as_array() else {
         return Err(Error::Refused("Stripe API's answer has no `data` list".to_owned()));
     };
-    Ok(data.iter().map(item).collect())
+    Ok((data.clone(), body["has_more"].as_bool().unwrap_or(false)))
 }
 
 fn item(v: &Value) -> LineItem {
@@ -77,38 +89,17 @@ pub async fn complete_sessions(
     api_key: &str,
     since: i64,
 ) -> Result<Vec<Value>, Error> {
-    let base = config.api_base.trim_end_matches('/');
     let mut sessions = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let mut url = format!("{base}/v1/checkout/sessions?limit=100&status=complete&created%5Bgte%5D={since}");
+        let mut path = format!("/v1/checkout/sessions?limit=100&status=complete&created%5Bgte%5D={since}");
         if let Some(last) = &after {
-            url.push_str(&format!("&starting_after={last}"));
+            path.push_str(&format!("&starting_after={last}"));
         }
-        let res = http
-            .get(url)
-            .bearer_auth(api_key)
-            .header("Stripe-Version", &config.api_version)
-            .send()
-            .await
-            .map_err(|e| Error::Transient(format!("Stripe API: {e}")))?;
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
-            let error = format!("Stripe API answered {status}: {message}");
-            return Err(if status.as_u16() == 429 || status.is_server_error() {
-                Error::Transient(error)
-            } else {
-                Error::Refused(error)
-            });
-        }
-        let Some(page) = body["data"].as_array() else {
-            return Err(Error::Refused("Stripe API's answer has no `data` list".to_owned()));
-        };
+        let (page, has_more) = list(http, config, api_key, &path).await?;
         after = page.last().and_then(|s| s["id"].as_str()).map(str::to_owned);
-        sessions.extend(page.iter().cloned());
-        if !body["has_more"].as_bool().unwrap_or(false) || after.is_none() {
+        sessions.extend(page);
+        if !has_more || after.is_none() {
             return Ok(sessions);
         }
     }
