@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, with its OpenAPI document generated from the handlers.
 
 pub mod history;
+pub mod imports;
 pub mod inbox;
 pub mod links;
 pub mod messages;
@@ -66,6 +67,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(moves::router())
         .merge(messages::router())
         .merge(inbox::router())
+        .merge(imports::router())
         .merge(photos::router())
         .merge(history::router())
         .merge(links::router())

@@ -160,3 +160,43 @@ async fn memory_does_not_grow_with_the_file() {
         "ten times the file took {large_kib} KiB at peak against {small_kib} KiB"
     );
 }
+
+#[tokio::test]
+async fn the_api_imports_a_streamed_csv_the_same_way() {
+    let app = spawn_app().await;
+    let csv = format!(
+        "{HEADER}WEB-1,print,Tom Berg,tom@example.com,,,Posters A2,50,\nWEB-2,print,Ana Ruiz,ana@example,,,Flyers,1000,\n"
+    );
+    let post = |query: &'static str, token: String, body: String, content_type: &'static str| {
+        app.client
+            .post(app.api(&format!("/imports{query}")))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let res = post("?dry_run=true", app.write_token.clone(), csv.clone(), "text/csv").await.expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let dry: Value = res.json().await.expect("json");
+    assert_eq!((dry["dry_run"].as_bool(), dry["created"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 0);
+
+    let res = post("", app.write_token.clone(), csv.clone(), "text/csv; charset=utf-8").await.expect("request");
+    let done: Value = res.json().await.expect("json");
+    assert_eq!(
+        (done["rows"].as_u64(), done["created"].as_u64(), done["refused"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(done["problems"][0]["line"], 3);
+    assert_eq!(done["problems"][0]["column"], "customer_email");
+    let again: Value =
+        post("", app.write_token.clone(), csv.clone(), "text/csv").await.expect("req").json().await.expect("json");
+    assert_eq!((again["created"].as_u64(), again["skipped"].as_u64()), (Some(0), Some(1)));
+
+    let res = post("", app.write_token.clone(), "not,a,header\n".to_owned(), "text/csv").await.expect("request");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = post("", app.write_token.clone(), csv.clone(), "application/json").await.expect("request");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let res = post("", app.read_token.clone(), csv, "text/csv").await.expect("request");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
