@@ -5,6 +5,16 @@ use crate::store::inbox::{self, Entry, Filter};
 use crate::store::{now_ms, orders};
 
 impl Service {
+    /// Records a verified webhook delivery (once per sender event id) and wakes the applier;
+    /// `false` if it was recorded before.
+    pub async fn record_delivery(&self, delivery: &inbox::NewDelivery<'_>) -> Result<bool, ServiceError> {
+        let recorded = inbox::record(self.db(), delivery, now_ms()).await?;
+        if recorded {
+            self.inbox_signal().notify_one();
+        }
+        Ok(recorded)
+    }
+
     /// Recorded webhook deliveries, newest first, at most `limit`, each with the reference of
     /// the order it created or changed.
     pub async fn inbox(&self, filter: &Filter, limit: i64) -> Result<Vec<(Entry, Option<String>)>, ServiceError> {

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::intake::{stripe, workshop};
 use crate::service::Service;
 use crate::standard_webhooks;
-use crate::store::{inbox, now_ms};
+use crate::store::inbox;
 use crate::web::AppState;
 use crate::web::error::ApiError;
 
@@ -103,8 +103,8 @@ async fn record(
     service: &Service,
     delivery: &inbox::NewDelivery<'_>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let recorded = inbox::record(service.db(), delivery, now_ms()).await.map_err(|e| {
-        tracing::warn!(error = %e, source = delivery.source, event = delivery.event_id, "cannot record a webhook");
+    let recorded = service.record_delivery(delivery).await.map_err(|e| {
+        tracing::warn!(error = %e.chain(), source = delivery.source, event = delivery.event_id, "cannot record a webhook");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "inbox-unavailable",
@@ -113,8 +113,5 @@ async fn record(
         )
         .retry_after(5)
     })?;
-    if recorded {
-        service.inbox_signal().notify_one();
-    }
     Ok((StatusCode::OK, Json(json!({ "received": true, "duplicate": !recorded }))))
 }
