@@ -257,7 +257,8 @@ impl Applier {
         match self.service.create_linked_order(new, &actor, "stripe", &session.id).await {
             Ok(Linked::New(order)) => {
                 // Events parked until the order existed can be settled now.
-                if let Err(e) = inbox::wake_parked(db, "stripe", &session.id, now_ms()).await {
+                if let Err(e) = inbox::wake_parked_any(db, "stripe", std::slice::from_ref(&session.id), now_ms()).await
+                {
                     tracing::warn!(error = %e, "cannot wake parked Stripe events");
                 }
                 self.service.inbox_signal().notify_one();

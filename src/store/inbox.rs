@@ -88,19 +88,36 @@ pub async fn record(db: &Db, d: &NewDelivery<'_>, now_ms: i64) -> Result<bool, s
 /// waiting (one subject's events are applied in arrival order).
 pub async fn claim(db: &Db, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
     let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF i SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE inbox SET outcome = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1 \
-         WHERE id IN (SELECT i.id FROM inbox i \
-             WHERE ((i.outcome = 'pending' AND i.run_at <= $1) OR (i.outcome = 'running' AND i.locked_until <= $1)) \
-             AND (i.subject IS NULL OR NOT EXISTS (SELECT 1 FROM inbox e WHERE e.source = i.source \
-                 AND e.subject = i.subject AND e.id < i.id AND e.outcome IN ('pending', 'running'))) \
-             ORDER BY i.id LIMIT $3{lock}) \
-         RETURNING {COLUMNS}"
-    );
+    // Two statements rather than one OR, so that each reads its partial index in order.
+    let pick = [
+        ("i.outcome = 'running' AND i.locked_until <= $1", "i.locked_until, i.id"),
+        ("i.outcome = 'pending' AND i.run_at <= $1", "i.run_at, i.id"),
+    ];
     let mut tx = db.begin().await?;
-    let mut found: Vec<Entry> = on_tx!(&mut tx, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms).bind(now_ms + lease_ms).bind(limit).fetch_all(conn).await
-    })?;
+    let mut found: Vec<Entry> = Vec::new();
+    for (filter, order) in pick {
+        let left = limit - i64::try_from(found.len()).unwrap_or(i64::MAX);
+        if left <= 0 {
+            break;
+        }
+        let sql = format!(
+            "UPDATE inbox SET outcome = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1 \
+             WHERE id IN (SELECT i.id FROM inbox i WHERE {filter} \
+                 AND (i.subject IS NULL OR NOT EXISTS (SELECT 1 FROM inbox e WHERE e.source = i.source \
+                     AND e.subject = i.subject AND e.id < i.id AND e.outcome IN ('pending', 'running'))) \
+                 ORDER BY {order} LIMIT $3{lock}) \
+             RETURNING {COLUMNS}"
+        );
+        let more: Vec<Entry> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(now_ms)
+                .bind(now_ms + lease_ms)
+                .bind(left)
+                .fetch_all(conn)
+                .await
+        })?;
+        found.extend(more);
+    }
     tx.commit().await?;
     found.sort_by_key(|e| e.id);
     Ok(found)

@@ -29,7 +29,13 @@ struct Run {
     peak_kib: u64,
 }
 
-fn run(mut cmd: Command) -> Run {
+/// Runs `cmd` off the test's runtime: the server under test runs on that runtime, and a
+/// blocked runtime would freeze it mid-transaction, holding SQLite's write lock.
+async fn run(cmd: Command) -> Run {
+    tokio::task::spawn_blocking(move || run_blocking(cmd)).await.expect("the run finishes")
+}
+
+fn run_blocking(mut cmd: Command) -> Run {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kiln runs");
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0;
@@ -79,14 +85,14 @@ async fn good_rows_are_imported_bad_ones_reported_by_line_and_a_second_run_chang
     // A dry run reports everything and writes nothing.
     let mut cmd = kiln(&app, dir.path());
     cmd.args(["import", "orders", "--dry-run"]).arg(&file);
-    let dry = run(cmd);
+    let dry = run(cmd).await;
     assert_eq!(dry.code, Some(1), "{}", dry.stderr);
     assert!(dry.stdout.contains("would create 2 orders"), "{}", dry.stdout);
     assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 0);
 
     let mut cmd = kiln(&app, dir.path());
     cmd.args(["import", "orders"]).arg(&file);
-    let first = run(cmd);
+    let first = run(cmd).await;
     assert_eq!(first.code, Some(1), "some rows were refused: {}", first.stderr);
     assert!(first.stdout.contains("7 rows: created 2 orders, skipped 0"), "{}{}", first.stdout, first.stderr);
     assert!(first.stdout.contains("refused 3 orders (4 rows)"), "{}", first.stdout);
@@ -113,7 +119,7 @@ async fn good_rows_are_imported_bad_ones_reported_by_line_and_a_second_run_chang
     // The same file again: nothing new.
     let mut cmd = kiln(&app, dir.path());
     cmd.args(["import", "orders"]).arg(&file);
-    let again = run(cmd);
+    let again = run(cmd).await;
     assert!(again.stdout.contains("created 0 orders, skipped 2"), "{}", again.stdout);
     assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 2);
 
@@ -121,7 +127,7 @@ async fn good_rows_are_imported_bad_ones_reported_by_line_and_a_second_run_chang
     std::fs::write(&file, "external_id,workflow,colour\nX,stone,red\n").expect("write");
     let mut cmd = kiln(&app, dir.path());
     cmd.args(["import", "orders"]).arg(&file);
-    let bad = run(cmd);
+    let bad = run(cmd).await;
     assert_eq!(bad.code, Some(2));
     assert!(bad.stderr.contains(":line 1: unknown column `colour`"), "{}", bad.stderr);
 }
@@ -146,14 +152,17 @@ async fn memory_does_not_grow_with_the_file() {
     let small = write("small.csv", 10_000);
     let large = write("large.csv", 100_000);
     assert!(std::fs::metadata(&large).expect("meta").len() > 9_000_000);
-    let peak = |path: &std::path::Path| {
+    let peak = |path: std::path::PathBuf| {
         let mut cmd = kiln(&app, dir.path());
         cmd.args(["import", "orders", "--dry-run"]).arg(path);
-        let r = run(cmd);
-        assert_eq!(r.code, Some(0), "{}", r.stderr);
-        r.peak_kib
+        async move {
+            let r = run(cmd).await;
+            assert_eq!(r.code, Some(0), "{}", r.stderr);
+            r.peak_kib
+        }
     };
-    let (small_kib, large_kib) = (peak(&small), peak(&large));
+    let small_kib = peak(small).await;
+    let large_kib = peak(large.clone()).await;
     assert!(small_kib > 0 && large_kib > 0, "peaks were read");
     assert!(
         large_kib < small_kib + 8 * 1024,

@@ -75,12 +75,15 @@ async fn a_token_revoked_by_the_cli_stops_working_within_the_invalidation_delay(
     let id = reader_token_id(&app).await;
     // Another process — `kiln token revoke` on the same database — revokes it.
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+    // Awaited, not blocking: a blocked runtime would freeze the server under test, perhaps
+    // mid-transaction, holding SQLite's write lock.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
         .env_remove("KILN_CONFIG")
         .env("KILN_DATABASE_URL", &app.db_url)
         .env("KILN_DATA_DIR", dir.path())
         .args(["token", "revoke", &id.to_string()])
         .output()
+        .await
         .expect("kiln runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let started = Instant::now();
