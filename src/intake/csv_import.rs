@@ -224,7 +224,12 @@ async fn import_one(
     }
     let actor = Actor { name: "csv import".to_owned(), source: Source::System };
     match service.create_linked_order(new, &actor, LINK_SOURCE, &external_id).await {
-        Ok(Linked::New(_)) => summary.created += 1,
+        Ok(Linked::New(order)) => {
+            summary.created += 1;
+            // Nobody is about to read an imported order here: let the caches drop it, so
+            // that memory does not grow with the number of orders imported.
+            service.on_signal(crate::service::Signal::Order(order.id));
+        }
         Ok(Linked::Existing(_)) => summary.skipped += 1,
         Err(ServiceError::Invalid { field, message }) => {
             summary.refused += 1;
