@@ -29,8 +29,6 @@ use config::StripeConfig;
 use stripe::{Intent, Session};
 use workshop::OrderKey;
 
-/// How long a claimed delivery is reserved for its applier.
-const LEASE: Duration = Duration::from_secs(60);
 /// Attempts before a delivery that keeps failing is marked failed.
 pub(crate) const MAX_ATTEMPTS: i64 = 10;
 /// Deliveries claimed per round.
@@ -79,7 +77,8 @@ impl Applier {
 
     /// Applies every delivery due now, once; returns how many (for tests and tools).
     pub async fn drain_once(&self) -> Result<usize, sqlx::Error> {
-        let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX / 4);
+        let lease = self.service.config().intake.lease;
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let entries = inbox::claim(self.service.db(), now_ms(), lease, BATCH).await?;
         // A claimed batch never holds two deliveries of one subject (the later waits behind
         // the earlier), so its deliveries can be applied side by side.
@@ -125,7 +124,19 @@ impl Applier {
         let retry = |e: &dyn std::fmt::Display| self.retry(entry, format!("database: {e}"));
         match stripe::intent(&entry.topic, entry.payload.as_bytes()) {
             Intent::Ignore(why) => Outcome::Ignored(why),
-            Intent::Paid(session) => self.paid_session(config, &session, entry.attempts).await,
+            Intent::Paid(session) => {
+                // A delivery whose order exists although no delivery of its session is recorded
+                // as applied made that order itself, and its applier died before saying so.
+                match inbox::linked_order(db, "stripe", &session.id).await {
+                    Ok(Some(id)) => match inbox::applied_about(db, "stripe", &session.id, entry.id).await {
+                        Ok(false) => Outcome::Applied(Some(id)),
+                        Ok(true) => self.already(id, &session).await,
+                        Err(e) => retry(&e),
+                    },
+                    Ok(None) => self.paid_session(config, &session, entry.attempts).await,
+                    Err(e) => retry(&e),
+                }
+            }
             Intent::AwaitingPayment(session) => match inbox::linked_order(db, "stripe", &session.id).await {
                 Ok(Some(id)) => self.already(id, &session).await,
                 Ok(None) => Outcome::Parked(

@@ -11,6 +11,11 @@ pub struct IntakeConfig {
     /// Apply recorded deliveries inside `kiln serve` (when false, deliveries are recorded and
     /// wait for a node that applies them).
     pub apply: bool,
+    /// How long a delivery being applied is reserved for its applier; after that (the node
+    /// died) another applier takes it. Longer than the slowest apply (Stripe's API and up to
+    /// ten photo downloads, 15 s each).
+    #[serde(deserialize_with = "duration")]
+    pub lease: std::time::Duration,
     /// Stripe webhooks (`POST /hooks/stripe`); off when absent.
     pub stripe: Option<StripeConfig>,
     /// The workshop system's webhooks (`POST /hooks/workshop`); off when absent.
@@ -19,7 +24,7 @@ pub struct IntakeConfig {
 
 impl Default for IntakeConfig {
     fn default() -> Self {
-        Self { apply: true, stripe: None, workshop: None }
+        Self { apply: true, lease: std::time::Duration::from_secs(300), stripe: None, workshop: None }
     }
 }
 
@@ -68,9 +73,17 @@ fn default_api_version() -> String {
     STRIPE_API_VERSION.to_owned()
 }
 
+fn duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
 impl IntakeConfig {
     /// Checks the settings together; the error names the setting.
     pub fn validate(&self, workflows: &[&str]) -> Result<(), (&'static str, String)> {
+        if self.lease < std::time::Duration::from_secs(1) {
+            return Err(("intake.lease", "must be at least 1s".to_owned()));
+        }
         if let Some(stripe) = &self.stripe {
             if stripe.webhook_secrets.is_empty() {
                 return Err(("intake.stripe.webhook_secrets", "needs at least one `whsec_…` secret".to_owned()));

@@ -200,6 +200,15 @@ pub async fn wake_parked_any(db: &Db, source: &str, subjects: &[String], now_ms:
     Ok(woken)
 }
 
+/// Whether a delivery of `source` about `subject`, other than `except`, was applied.
+pub async fn applied_about(db: &Db, source: &str, subject: &str, except: i64) -> Result<bool, sqlx::Error> {
+    const SQL: &str =
+        "SELECT COUNT(*) FROM inbox WHERE source = $1 AND subject = $2 AND outcome = 'applied' AND id <> $3";
+    let n: i64 =
+        on_read!(db, |conn| sqlx::query_scalar(SQL).bind(source).bind(subject).bind(except).fetch_one(conn).await)?;
+    Ok(n > 0)
+}
+
 /// The latest time (ms) the sender gave for a delivery of `source` applied to `order_id`.
 pub async fn latest_applied(db: &Db, source: &str, order_id: i64) -> Result<Option<i64>, sqlx::Error> {
     const SQL: &str = "SELECT MAX(occurred_at) FROM inbox WHERE source = $1 AND order_id = $2 AND outcome = 'applied'";

@@ -281,7 +281,8 @@ async fn an_operator_replays_a_delivery_and_nothing_is_done_twice() {
     let res = app.client.post(app.api(&format!("/inbox/{id}/replay"))).bearer_auth(&app.write_token).send().await;
     assert_eq!(res.expect("replay").status(), StatusCode::ACCEPTED);
     let all = settled(&app).await;
-    assert_eq!(all[0]["outcome"], "ignored", "the order exists already: {all:#?}");
+    // Replayed, it finds the order it made: still applied, to the same order, and no second one.
+    assert_eq!((all[0]["outcome"].as_str(), all[0]["order"].as_str()), (Some("applied"), Some("K-000001")), "{all:#?}");
     assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
     let res = app.client.post(app.api("/inbox/999999/replay")).bearer_auth(&app.write_token).send().await;
     assert_eq!(res.expect("replay").status(), StatusCode::NOT_FOUND);
@@ -487,4 +488,91 @@ async fn reconciling_creates_the_orders_a_dropped_webhook_missed_once() {
     let out = String::from_utf8_lossy(&second.stdout);
     assert!(out.contains("0 orders created, 3 already present"), "{out}");
     assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 3, "nothing created twice");
+}
+
+/// Counts with one query on a database URL (SQLite file or PostgreSQL schema).
+async fn count_at(url: &str, query: &str) -> i64 {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
+    }
+}
+
+/// A real `kiln serve` process on `url`, with Stripe intake on.
+async fn start_kiln(dir: &std::path::Path, url: &str) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let config = dir.join("kiln.toml");
+    // A short lease, so that deliveries a killed applier held are taken again within the test.
+    let toml = format!(
+        "[intake]\nlease = \"2s\"\n[intake.stripe]\nwebhook_secrets = [\"{SECRET}\"]\ndefault_workflow = \"jobshop\"\n"
+    );
+    std::fs::write(&config, toml).expect("write config");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .env_remove("KILN_CONFIG")
+        .env("KILN_DATABASE_URL", url)
+        .env("KILN_DATA_DIR", dir)
+        .env("KILN_BIND", format!("127.0.0.1:{port}"))
+        .env("KILN_LOG", "warn")
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kiln starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while !reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        assert!(started.elapsed() < Duration::from_secs(30), "kiln never answered /healthz");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, base)
+}
+
+#[tokio::test]
+async fn a_kiln_killed_right_after_answering_loses_no_event_and_doubles_no_order() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = crate::helpers::test_database_url(dir.path()).await;
+    let client = reqwest::Client::new();
+    let mut sessions = 0;
+    for round in 0..3 {
+        let (mut kiln, base) = start_kiln(dir.path(), &url).await;
+        // A burst of events, answered; the process is killed (SIGKILL) the moment the last
+        // answer arrives, wherever its applier is.
+        let posts = (0..20).map(|i| {
+            let body = event(
+                &format!("evt_{round}_{i}"),
+                "checkout.session.completed",
+                &format!("cs_test_{round}_{i}"),
+                "paid",
+            );
+            let signature = sign(SECRET, now(), &body);
+            client.post(format!("{base}/hooks/stripe")).header("Stripe-Signature", signature).body(body).send()
+        });
+        for res in futures::future::join_all(posts).await {
+            assert_eq!(res.expect("answered").status(), StatusCode::OK);
+        }
+        kiln.start_kill().expect("SIGKILL");
+        let _ = kiln.wait().await;
+        sessions += 20;
+    }
+    // The restarted kiln applies whatever the killed ones had only recorded.
+    let (_kiln, _) = start_kiln(dir.path(), &url).await;
+    let started = std::time::Instant::now();
+    loop {
+        let open = count_at(&url, "SELECT COUNT(*) FROM inbox WHERE outcome IN ('pending', 'running')").await;
+        if open == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "{open} deliveries never applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count_at(&url, "SELECT COUNT(*) FROM inbox WHERE outcome = 'applied'").await, sessions);
+    assert_eq!(count_at(&url, "SELECT COUNT(*) FROM orders").await, sessions, "one order per session");
+    assert_eq!(count_at(&url, "SELECT COUNT(*) FROM order_links").await, sessions);
 }
