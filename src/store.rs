@@ -35,6 +35,23 @@ macro_rules! on_read {
     };
 }
 
+/// Runs `$body` with `$conn` bound to the writing executor of whichever engine `$db` is, for
+/// one statement that commits on its own (SQLite's single writer, or the PostgreSQL pool).
+macro_rules! on_writer {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db.engine() {
+            $crate::store::Engine::Sqlite(sqlite) => {
+                let $conn = &sqlite.writer;
+                $body
+            }
+            $crate::store::Engine::Postgres(pg) => {
+                let $conn = &pg.pool;
+                $body
+            }
+        }
+    };
+}
+
 /// Runs `$body` with `$conn` bound to the connection of an open transaction.
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
@@ -51,7 +68,7 @@ macro_rules! on_tx {
     };
 }
 
-pub(crate) use {on_read, on_tx};
+pub(crate) use {on_read, on_tx, on_writer};
 
 /// Which database engine is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{Backend, Db, is_unique_violation, on_read, on_tx};
+use super::{Backend, Db, is_unique_violation, on_read, on_tx, on_writer};
 
 /// A verified delivery, about to be recorded.
 #[derive(Debug, Clone)]
@@ -64,8 +64,8 @@ pub async fn record(db: &Db, d: &NewDelivery<'_>, now_ms: i64) -> Result<bool, s
     const SQL: &str = "INSERT INTO inbox (source, event_id, delivery_id, topic, subject, payload, received_at, \
         outcome, attempts, run_at, updated_at, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7, $7, $8) \
         ON CONFLICT (source, event_id) DO NOTHING";
-    let mut tx = db.begin().await?;
-    let inserted = on_tx!(&mut tx, |conn| {
+    // One statement that commits by itself: a webhook's answer waits for nothing else.
+    let inserted = on_writer!(db, |conn| {
         sqlx::query(SQL)
             .bind(d.source)
             .bind(d.event_id)
@@ -79,7 +79,6 @@ pub async fn record(db: &Db, d: &NewDelivery<'_>, now_ms: i64) -> Result<bool, s
             .await
             .map(|r| r.rows_affected())
     })?;
-    tx.commit().await?;
     Ok(inserted == 1)
 }
 
