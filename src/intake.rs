@@ -133,7 +133,7 @@ impl Applier {
                         Ok(true) => self.already(id, &session).await,
                         Err(e) => retry(&e),
                     },
-                    Ok(None) => self.paid_session(config, &session, entry.attempts).await,
+                    Ok(None) => self.create_for_session(config, &session, entry.attempts).await,
                     Err(e) => retry(&e),
                 }
             }
@@ -266,12 +266,17 @@ impl Applier {
     /// race) with its line items, or says it was made before. `attempts` so far decides
     /// whether an unreachable Stripe API is worth a retry.
     pub async fn paid_session(&self, config: &StripeConfig, session: &Session, attempts: i64) -> Outcome {
-        let db = self.service.db();
-        match inbox::linked_order(db, "stripe", &session.id).await {
-            Ok(Some(id)) => return self.already(id, session).await,
-            Ok(None) => {}
-            Err(e) => return self.retry_after(attempts, format!("database: {e}")),
+        match inbox::linked_order(self.service.db(), "stripe", &session.id).await {
+            Ok(Some(id)) => self.already(id, session).await,
+            Ok(None) => self.create_for_session(config, session, attempts).await,
+            Err(e) => self.retry_after(attempts, format!("database: {e}")),
         }
+    }
+
+    /// Creates the order of a paid session no order was linked to when last looked at (a
+    /// concurrent creator still loses to the unique link: [`Linked::Existing`]).
+    async fn create_for_session(&self, config: &StripeConfig, session: &Session, attempts: i64) -> Outcome {
+        let db = self.service.db();
         let items = match self.line_items(config, session, attempts).await {
             Ok(items) => items,
             Err(outcome) => return outcome,

@@ -173,7 +173,7 @@ pub async fn finish(db: &Db, entry: &Entry, outcome: &Outcome, now_ms: i64) -> R
 }
 
 /// Puts parked deliveries of `subject` back in line (what they waited for has happened).
-pub async fn wake_parked(db: &Db, source: &str, subject: &str, now_ms: i64) -> Result<u64, sqlx::Error> {
+async fn wake_parked(db: &Db, source: &str, subject: &str, now_ms: i64) -> Result<u64, sqlx::Error> {
     const SQL: &str = "UPDATE inbox SET outcome = 'pending', run_at = $1, updated_at = $1 \
         WHERE source = $2 AND subject = $3 AND outcome = 'parked'";
     let mut tx = db.begin().await?;

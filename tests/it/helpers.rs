@@ -273,13 +273,19 @@ impl TestApp {
 
     /// Counts rows with one SQL query on the app's database.
     pub async fn count(&self, query: &str) -> i64 {
-        if self.db_url.starts_with("sqlite:") {
-            let mut conn = sqlx::SqliteConnection::connect(&self.db_url).await.expect("connect sqlite");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
-        } else {
-            let mut conn = sqlx::PgConnection::connect(&self.db_url).await.expect("connect postgres");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
-        }
+        count_at(&self.db_url, query).await
+    }
+}
+
+/// Counts rows with one SQL query on a database URL (SQLite file or PostgreSQL schema), for
+/// databases no `TestApp` serves (a `kiln` process the test started).
+pub async fn count_at(url: &str, query: &str) -> i64 {
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
     }
 }
 

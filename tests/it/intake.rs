@@ -10,7 +10,7 @@ use kiln::intake::config::{StripeConfig, WorkshopConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, count_at, spawn_app_with};
 use crate::peers::{Answer, HttpPeer};
 
 const SECRET: &str = "whsec_kiln_test_current_secret";
@@ -488,18 +488,6 @@ async fn reconciling_creates_the_orders_a_dropped_webhook_missed_once() {
     let out = String::from_utf8_lossy(&second.stdout);
     assert!(out.contains("0 orders created, 3 already present"), "{out}");
     assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 3, "nothing created twice");
-}
-
-/// Counts with one query on a database URL (SQLite file or PostgreSQL schema).
-async fn count_at(url: &str, query: &str) -> i64 {
-    use sqlx::Connection;
-    if url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
-        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
-    } else {
-        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
-        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut conn).await.expect("count")
-    }
 }
 
 /// A real `kiln serve` process on `url`, with Stripe intake on.
