@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `workflow check`, `token create|list|revoke`.
+//! The command line: `serve`, `migrate`, `workflow check`, `token create|list|revoke`,
+//! `user add|list|disable`, `import`, `reconcile`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,6 +46,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage the shop's staff accounts (dashboard sign-in).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Import data from files.
     Import {
@@ -98,6 +104,36 @@ enum WorkflowCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is asked for on a terminal, read from standard input with
+    /// `--password-stdin`, or generated and printed with `--generate-password`.
+    Add {
+        /// Sign-in email.
+        #[arg(long)]
+        email: String,
+        /// `owner` (everything), `operator` (moves, photos, notes, retries) or `viewer` (read only).
+        #[arg(long, value_parser = ["owner", "operator", "viewer"])]
+        role: String,
+        /// Display name (default: the email's local part).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long, conflicts_with = "generate_password")]
+        password_stdin: bool,
+        /// Generate a strong password and print it once.
+        #[arg(long)]
+        generate_password: bool,
+    },
+    /// List users and their roles.
+    List,
+    /// Disable a user: they cannot sign in and their open sessions end at once.
+    Disable {
+        /// The user's email.
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Create an API token; it is printed once and only its hash is kept.
     Create {
@@ -139,6 +175,7 @@ pub async fn run() -> ExitCode {
         Command::Workflow { command: WorkflowCommand::Check { paths } } => return check_workflows(&paths),
         Command::Workflow { command: WorkflowCommand::Export { dir } } => export_presets(&dir),
         Command::Token { command } => token(config, command).await,
+        Command::User { command } => user(config, command).await,
         Command::Import { command: ImportCommand::Orders { file, dry_run } } => {
             return import_orders(config, &file, dry_run).await;
         }
@@ -151,6 +188,70 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where `user add` gets the password from.
+fn read_new_password(from_stdin: bool, generate: bool) -> anyhow::Result<(String, bool)> {
+    if generate {
+        return Ok((crate::crypto::random_token(15), true));
+    }
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!("no terminal to ask for the password: use --password-stdin or --generate-password");
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Again: ")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok((first, false))
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    use crate::domain::access::Role;
+    // Ask before connecting, so a typo in the password does not cost a migration check.
+    let password = match &command {
+        UserCommand::Add { password_stdin, generate_password, .. } => {
+            Some(read_new_password(*password_stdin, *generate_password)?)
+        }
+        _ => None,
+    };
+    let service = build_service(config).await?;
+    match command {
+        UserCommand::Add { email, role, name, .. } => {
+            let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
+            let (password, generated) = password.unwrap_or_default();
+            let new = crate::service::NewUser { email: &email, name: name.as_deref(), role, password: &password };
+            let user = service.add_user(new, "cli").await.map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
+            println!("added {} ({}) as {}", user.email, user.name, user.role);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        UserCommand::List => {
+            let users = service.users().await.map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
+            println!("{:<36} {:<24} {:<9} {:<10} CREATED", "EMAIL", "NAME", "ROLE", "STATE");
+            for u in users {
+                let state = if u.disabled_at.is_some() { "disabled" } else { "active" };
+                let created = crate::store::from_ms(u.created_at).format("%Y-%m-%d");
+                println!("{:<36} {:<24} {:<9} {:<10} {created}", u.email, u.name, u.role, state);
+            }
+        }
+        UserCommand::Disable { email } => {
+            let user = service
+                .user_by_email(&email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.chain()))?
+                .ok_or_else(|| anyhow::anyhow!("no user has the email {email}"))?;
+            service.set_user_disabled(user.id, true, "cli").await.map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
+            println!("disabled {}; their sessions have ended", user.email);
+        }
+    }
+    Ok(())
 }
 
 async fn reconcile_stripe(config: Config, since: std::time::Duration) -> anyhow::Result<()> {

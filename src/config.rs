@@ -48,6 +48,8 @@ pub struct Config {
     pub notify: crate::notify::config::NotifyConfig,
     /// Orders arriving by themselves from Stripe (and, later, other systems).
     pub intake: crate::intake::config::IntakeConfig,
+    /// Staff sign-in: session lifetimes and login rate limits.
+    pub staff: StaffConfig,
 }
 
 /// How the shop presents itself on tracking pages and in messages.
@@ -106,6 +108,56 @@ impl Default for TrackingConfig {
     }
 }
 
+/// Staff sign-in on the dashboard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaffConfig {
+    /// Signed out after this long without a request (e.g. "8h").
+    #[serde(deserialize_with = "duration")]
+    pub session_idle: std::time::Duration,
+    /// Signed out this long after signing in, however active (e.g. "7d").
+    #[serde(deserialize_with = "duration")]
+    pub session_absolute: std::time::Duration,
+    /// Sign-in attempts allowed per account per 15 minutes (bursts of all of them).
+    pub login_attempts_per_account: u32,
+    /// Sign-in attempts allowed per client address per 15 minutes.
+    pub login_attempts_per_address: u32,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self {
+            session_idle: std::time::Duration::from_secs(8 * 3600),
+            session_absolute: std::time::Duration::from_secs(7 * 24 * 3600),
+            login_attempts_per_account: 10,
+            login_attempts_per_address: 30,
+        }
+    }
+}
+
+impl StaffConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.session_idle < std::time::Duration::from_secs(1) {
+            return Err(("staff.session_idle", "must be at least 1s".to_owned()));
+        }
+        if self.session_absolute < self.session_idle {
+            return Err(("staff.session_absolute", "must not be shorter than staff.session_idle".to_owned()));
+        }
+        if self.login_attempts_per_account == 0 {
+            return Err(("staff.login_attempts_per_account", "must be at least 1".to_owned()));
+        }
+        if self.login_attempts_per_address == 0 {
+            return Err(("staff.login_attempts_per_address", "must be at least 1".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(de: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
 /// Whether `raw` is a `#rrggbb` colour.
 pub fn is_hex_color(raw: &str) -> bool {
     raw.len() == 7 && raw.starts_with('#') && raw[1..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -129,6 +181,7 @@ impl Default for Config {
             media: crate::media::StorageConfig::default(),
             notify: crate::notify::config::NotifyConfig::default(),
             intake: crate::intake::config::IntakeConfig::default(),
+            staff: StaffConfig::default(),
         }
     }
 }
@@ -434,6 +487,9 @@ impl Config {
         }
         // Workflow names are checked once the workflows are loaded (`App::build`).
         if let Err((field, message)) = self.intake.validate(&[]) {
+            return Err(ConfigError::Invalid { field, message });
+        }
+        if let Err((field, message)) = self.staff.validate() {
             return Err(ConfigError::Invalid { field, message });
         }
         if let Err(e) = self.media.validate() {

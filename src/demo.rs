@@ -23,6 +23,34 @@ pub struct DemoSummary {
     pub seeded: bool,
     /// `(reference, workflow, stage, tracking URL)` of a few orders.
     pub links: Vec<(String, String, String, String)>,
+    /// The demo owner's email and a password set just now, to sign in to the dashboard.
+    pub owner: (String, String),
+}
+
+/// The demo shop owner's sign-in.
+pub const DEMO_OWNER: &str = "owner@kiln.example";
+
+/// Creates the demo owner, or gives the existing one a new password (only this run prints it).
+async fn demo_owner(service: &Service) -> anyhow::Result<(String, String)> {
+    let password = crate::crypto::random_token(12);
+    match service.user_by_email(DEMO_OWNER).await? {
+        Some(user) => {
+            service.reset_password(user.id, &password, "demo").await?;
+            if user.disabled_at.is_some() {
+                service.set_user_disabled(user.id, false, "demo").await?;
+            }
+        }
+        None => {
+            let new = crate::service::NewUser {
+                email: DEMO_OWNER,
+                name: Some("Demo owner"),
+                role: crate::domain::access::Role::Owner,
+                password: &password,
+            };
+            service.add_user(new, "demo").await?;
+        }
+    }
+    Ok((DEMO_OWNER.to_owned(), password))
 }
 
 struct Sample {
@@ -108,7 +136,8 @@ pub async fn seed(service: &Service) -> anyhow::Result<DemoSummary> {
             links.push((order.reference.to_string(), order.workflow.clone(), order.state.stage.clone(), url));
         }
     }
-    Ok(DemoSummary { token, seeded, links })
+    let owner = demo_owner(service).await?;
+    Ok(DemoSummary { token, seeded, links, owner })
 }
 
 /// The date a shop would promise: the workflow's expected duration plus a fifth, from `placed`.
@@ -215,6 +244,10 @@ pub fn print_banner(config: &Config, port: u16, summary: &DemoSummary) {
     if summary.seeded {
         println!("  Loaded {} demo orders across the stone, jewelry, jobshop and print workshops.", SAMPLES.len());
     }
+    println!();
+    println!("  Sign in to the dashboard at {base}/");
+    println!("    email:    {}", summary.owner.0);
+    println!("    password: {}", summary.owner.1);
     println!();
     println!("  API token (write, created just now):");
     println!("    {}", summary.token);

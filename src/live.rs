@@ -112,9 +112,17 @@ async fn watch_revocations(db: &Db, apply: &(impl Fn(Signal) + Send + Sync), shu
 /// Per-order change counters that live watchers wait on. A watcher only learns *that* its
 /// order changed and then reads the shared, cached rendering, so one change costs one render
 /// per language however many watchers there are.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     orders: Mutex<HashMap<i64, watch::Sender<u64>>>,
+    /// Counts every change to any order, for the shop's own live views (list, board, floor).
+    any: watch::Sender<u64>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self { orders: Mutex::default(), any: watch::channel(0).0 }
+    }
 }
 
 /// Sweep orders nobody watches any more once the map grows past this.
@@ -134,8 +142,14 @@ impl Hub {
         orders.entry(order_id).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
+    /// Starts watching every order.
+    pub fn subscribe_any(&self) -> watch::Receiver<u64> {
+        self.any.subscribe()
+    }
+
     /// Wakes the watchers of an order.
     pub fn notify(&self, order_id: i64) {
+        self.any.send_modify(|n| *n += 1);
         let mut orders = self.orders();
         if let Some(tx) = orders.get(&order_id) {
             if tx.receiver_count() == 0 {
@@ -148,6 +162,7 @@ impl Hub {
 
     /// Wakes every watcher (after change notifications may have been missed).
     pub fn notify_all(&self) {
+        self.any.send_modify(|n| *n += 1);
         for tx in self.orders().values() {
             tx.send_modify(|n| *n += 1);
         }

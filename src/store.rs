@@ -1,6 +1,7 @@
 //! The only module that speaks SQL. SQLite (one writer connection, a pool of readers) or
 //! PostgreSQL, chosen by URL; the same SQL text runs on both through each native driver.
 
+pub mod accounts;
 pub mod changes;
 pub mod columns;
 pub mod deliveries;

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod hooks;
 pub mod multipart;
+pub mod ops;
 pub mod portal;
 pub mod validate;
 
@@ -29,13 +30,16 @@ pub struct AppState {
     pub service: Service,
     /// Tracking-page rendering and protection.
     pub portal: Arc<portal::Portal>,
+    /// The dashboard's rendering and sign-in protection.
+    pub ops: Arc<ops::Ops>,
 }
 
 impl AppState {
     /// Builds the web state; template or logo problems are reported here, at start-up.
     pub fn new(service: Service) -> anyhow::Result<Self> {
         let portal = Arc::new(portal::Portal::new(service.config())?);
-        Ok(Self { service, portal })
+        let ops = Arc::new(ops::Ops::new(service.config())?);
+        Ok(Self { service, portal, ops })
     }
 }
 
@@ -51,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(portal::router())
+        .merge(ops::router(&state))
         .merge(hooks::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

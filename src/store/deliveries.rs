@@ -371,3 +371,37 @@ pub async fn count_status(db: &Db, kind: &str, status: &str) -> Result<i64, sqlx
     const SQL: &str = "SELECT COUNT(*) FROM outbox WHERE kind = $1 AND status = $2";
     on_read!(db, |conn| sqlx::query_scalar(SQL).bind(kind).bind(status).fetch_one(conn).await)
 }
+
+/// Messages per channel (or webhook endpoint) and outcome, updated since a time: the
+/// settings page's delivery health.
+pub async fn health(db: &Db, since_ms: i64) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    const SQL: &str = "SELECT COALESCE(channel, kind), status, COUNT(*) FROM outbox \
+        WHERE kind = 'deliver' AND updated_at >= $1 GROUP BY COALESCE(channel, kind), status \
+        ORDER BY 1, 2";
+    on_read!(db, |conn| sqlx::query_as(SQL).bind(since_ms).fetch_all(conn).await)
+}
+
+/// A message that will not be sent again unless someone retries it.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeadMessage {
+    /// Job id (what retry takes).
+    pub id: i64,
+    /// The order's reference, if about one.
+    pub reference: Option<String>,
+    /// Channel.
+    pub channel: Option<String>,
+    /// Recipient.
+    pub recipient: Option<String>,
+    /// Why it died.
+    pub last_error: Option<String>,
+    /// When it died (ms).
+    pub updated_at: i64,
+}
+
+/// The newest dead messages.
+pub async fn dead(db: &Db, limit: i64) -> Result<Vec<DeadMessage>, sqlx::Error> {
+    const SQL: &str = "SELECT j.id, o.reference, j.channel, j.recipient, j.last_error, j.updated_at \
+        FROM outbox j LEFT JOIN orders o ON o.id = j.order_id \
+        WHERE j.kind = 'deliver' AND j.status = 'dead' ORDER BY j.id DESC LIMIT $1";
+    on_read!(db, |conn| sqlx::query_as(SQL).bind(limit).fetch_all(conn).await)
+}

@@ -1,0 +1,506 @@
+//! The orders list (the dashboard's home), the board per workflow, and bulk actions.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDate, Utc};
+use minijinja::{Value, context};
+use serde::Serialize;
+
+use super::render::span;
+use super::{Operator, Reader};
+use crate::domain::change::Change;
+use crate::domain::model::Order;
+use crate::domain::order::{Priority, Status};
+use crate::domain::transition::{Action, allowed_actions};
+use crate::domain::workflow::Workflows;
+use crate::i18n::Bundle;
+use crate::service::Service;
+use crate::store::orders::{ListFilter, list as list_orders};
+use crate::web::AppState;
+use crate::web::error::ApiError;
+
+/// Rows per list page.
+const PAGE: u32 = 50;
+/// Cards a board shows per stage before pointing at the list.
+const BOARD_COLUMN: usize = 200;
+/// Orders one bulk request may act on.
+const MAX_BULK: usize = 500;
+
+/// One order as a row or a card.
+#[derive(Debug, Serialize)]
+pub struct OrderLine {
+    reference: String,
+    customer: String,
+    contact: String,
+    workflow: String,
+    workflow_name: String,
+    stage: String,
+    stage_label: String,
+    status: &'static str,
+    priority: &'static str,
+    in_stage: String,
+    expected: Option<String>,
+    late: bool,
+    due: Option<String>,
+    due_past: bool,
+    created: String,
+    /// `(action value, label)` the workflow allows from here, for cards' buttons.
+    moves: Vec<(String, String)>,
+}
+
+/// Whether an open order is late: in its stage longer than the stage is expected to take (a
+/// rush order at the workflow's rush pace), or past its promised date.
+pub fn lateness(workflows: &Workflows, order: &Order, now: chrono::DateTime<Utc>) -> (bool, bool) {
+    if order.state.status != Status::Open {
+        return (false, false);
+    }
+    let today = now.date_naive();
+    let due_past = order.due_date.is_some_and(|d| d < today);
+    let expected = workflows.get(&order.workflow).and_then(|wf| {
+        let stage = wf.stage(&order.state.stage)?;
+        let factor = if order.state.priority == Priority::Rush { wf.rush_factor } else { 1.0 };
+        stage.expected.map(|d| d.mul_f64(factor))
+    });
+    let over = expected.is_some_and(|e| (now - order.stage_entered_at).to_std().is_ok_and(|sat| sat > e));
+    (over || due_past, due_past)
+}
+
+/// An order as the list and board show it.
+pub fn line(service: &Service, bundle: &Bundle, tz: chrono_tz::Tz, order: &Order, with_moves: bool) -> OrderLine {
+    let now = Utc::now();
+    let wf = service.workflows().get(&order.workflow);
+    let stage = wf.and_then(|w| w.stage(&order.state.stage));
+    let (late, due_past) = lateness(service.workflows(), order, now);
+    let moves = match wf.filter(|_| with_moves) {
+        Some(wf) => allowed_actions(wf, &order.state)
+            .into_iter()
+            .map(|a| (action_value(a.action.as_str(), a.to.as_deref()), a.label))
+            .collect(),
+        None => Vec::new(),
+    };
+    OrderLine {
+        reference: order.reference.to_string(),
+        customer: order.customer.name.clone(),
+        contact: order
+            .customer
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .or_else(|| order.customer.phone.as_ref().map(|p| p.as_str().to_owned()))
+            .unwrap_or_default(),
+        workflow: order.workflow.clone(),
+        workflow_name: wf.map_or_else(|| order.workflow.clone(), |w| w.name.clone()),
+        stage: order.state.stage.clone(),
+        stage_label: stage.map_or_else(|| order.state.stage.clone(), |s| s.wording.label.clone()),
+        status: order.state.status.as_str(),
+        priority: order.state.priority.as_str(),
+        in_stage: span(bundle, now - order.stage_entered_at),
+        expected: stage.and_then(|s| s.expected).map(|d| bundle.duration(d)),
+        late,
+        due: order.due_date.map(|d| date_text(bundle, d)),
+        due_past,
+        created: bundle.short_date(order.created_at.with_timezone(&tz)),
+        moves,
+    }
+}
+
+fn date_text(bundle: &Bundle, d: NaiveDate) -> String {
+    let at = d.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc().with_timezone(&chrono_tz::UTC);
+    let text = bundle.short_date(at);
+    if chrono::Datelike::year(&d) == chrono::Datelike::year(&Utc::now().date_naive()) {
+        text
+    } else {
+        format!("{text} {}", chrono::Datelike::year(&d))
+    }
+}
+
+/// How an action is written in forms: `move:STAGE`, `hold`, `resume` or `cancel`.
+pub fn action_value(kind: &str, to: Option<&str>) -> String {
+    match to {
+        Some(to) => format!("move:{to}"),
+        None => kind.to_owned(),
+    }
+}
+
+/// Reads a form's action value back.
+pub fn parse_action(raw: &str) -> Option<Action> {
+    match raw {
+        "hold" => Some(Action::Hold),
+        "resume" => Some(Action::Resume { priority: None }),
+        "cancel" => Some(Action::Cancel),
+        _ => raw
+            .strip_prefix("move:")
+            .filter(|s| !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control))
+            .map(|to| Action::Move { to: to.to_owned() }),
+    }
+}
+
+/// The list's filters, as the query string gives them.
+#[derive(Debug, Default, Serialize)]
+struct Filters {
+    workflow: String,
+    stage: String,
+    priority: String,
+    status: String,
+    q: String,
+    created_from: String,
+    created_to: String,
+    cursor: String,
+}
+
+fn parse_filters(query: Option<&str>) -> (Filters, Vec<String>) {
+    let mut f = Filters { status: "open".to_owned(), ..Filters::default() };
+    let mut problems = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let v = v.trim().chars().filter(|c| !c.is_control()).take(200).collect::<String>();
+        match k.as_ref() {
+            "workflow" => f.workflow = v,
+            "stage" => f.stage = v,
+            "priority" => f.priority = v,
+            "status" => f.status = v,
+            "q" => f.q = v,
+            "created_from" => f.created_from = v,
+            "created_to" => f.created_to = v,
+            "cursor" => f.cursor = v,
+            "lang" | "moved" => {}
+            other => problems.push(format!("unknown filter `{other}`")),
+        }
+    }
+    (f, problems)
+}
+
+fn day_start(raw: &str, field: &str, problems: &mut Vec<String>) -> Option<i64> {
+    if raw.is_empty() {
+        return None;
+    }
+    match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()),
+        Err(_) => {
+            problems.push(format!("{field}: `{raw}` is not a date written YYYY-MM-DD"));
+            None
+        }
+    }
+}
+
+fn to_store_filter(f: &Filters, problems: &mut Vec<String>) -> ListFilter {
+    let mut filter = ListFilter { limit: PAGE + 1, ..ListFilter::default() };
+    filter.workflow = Some(f.workflow.clone()).filter(|s| !s.is_empty());
+    filter.stage = Some(f.stage.clone()).filter(|s| !s.is_empty());
+    if !f.priority.is_empty() {
+        match Priority::parse(&f.priority) {
+            Ok(p) => filter.priority = Some(p),
+            Err(e) => problems.push(format!("priority: {e}")),
+        }
+    }
+    if !f.status.is_empty() && f.status != "any" {
+        match Status::parse(&f.status) {
+            Ok(s) => filter.status = Some(s),
+            Err(e) => problems.push(format!("status: {e}")),
+        }
+    }
+    filter.text = Some(f.q.clone()).filter(|s| !s.is_empty());
+    filter.created_from = day_start(&f.created_from, "created_from", problems);
+    // "Created to" names a day: everything created on it is included.
+    filter.created_to = day_start(&f.created_to, "created_to", problems).map(|t| t + 86_400_000);
+    if !f.cursor.is_empty() {
+        match f.cursor.parse::<i64>() {
+            Ok(id) if id > 0 => filter.before_id = Some(id),
+            _ => problems.push("cursor: not a page this list gave out".to_owned()),
+        }
+    }
+    filter
+}
+
+/// `GET /`: the orders list.
+pub async fn list(
+    State(state): State<AppState>,
+    Reader(session): Reader,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let ops = &state.ops;
+    let bundle = ops.renderer.bundle(&headers, query.as_deref());
+    let (filters, mut problems) = parse_filters(query.as_deref());
+    let filter = to_store_filter(&filters, &mut problems);
+    let mut orders = if problems.is_empty() {
+        match list_orders(state.service.db(), &filter).await {
+            Ok(orders) => orders,
+            Err(e) => return unavailable(&state, &headers, &session, &e),
+        }
+    } else {
+        Vec::new()
+    };
+    let more = orders.len() > PAGE as usize;
+    orders.truncate(PAGE as usize);
+    let next = more.then(|| orders.last().map(|o| next_page(query.as_deref(), o.id))).flatten();
+    let rows: Vec<OrderLine> =
+        orders.iter().map(|o| line(&state.service, &bundle, ops.renderer.tz, o, false)).collect();
+    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    ops.renderer.page(
+        "list.html",
+        &bundle,
+        Some(&session),
+        status,
+        context! {
+            nav => "orders",
+            rows => Value::from(minijinja::value::Serde(&rows)),
+            filters => Value::from(minijinja::value::Serde(&filters)),
+            problems,
+            next,
+            first_page => !filters_cursor_empty(query.as_deref()),
+            workflows => Value::from(minijinja::value::Serde(workflow_options(state.service.workflows()))),
+            bulk_actions => bulk_options(state.service.workflows(), filter.workflow.as_deref()),
+            here => here("/", query.as_deref()),
+        },
+    )
+}
+
+fn filters_cursor_empty(query: Option<&str>) -> bool {
+    !url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, _)| k == "cursor")
+}
+
+fn here(path: &str, query: Option<&str>) -> String {
+    match query.filter(|q| !q.is_empty()) {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    }
+}
+
+fn next_page(query: Option<&str>, last_id: i64) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if k != "cursor" {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.append_pair("cursor", &last_id.to_string());
+    format!("/?{}", out.finish())
+}
+
+#[derive(Debug, Serialize)]
+struct WorkflowOption {
+    key: String,
+    name: String,
+    stages: Vec<(String, String)>,
+}
+
+fn workflow_options(workflows: &Workflows) -> Vec<WorkflowOption> {
+    workflows
+        .iter()
+        .map(|wf| WorkflowOption {
+            key: wf.key.to_string(),
+            name: wf.name.clone(),
+            stages: wf.stages.iter().map(|s| (s.key.to_string(), s.wording.label.clone())).collect(),
+        })
+        .collect()
+}
+
+/// The bulk actions offered: hold, resume, cancel, and a move to any stage (of the filtered
+/// workflow, or of every workflow, grouped).
+fn bulk_options(workflows: &Workflows, only: Option<&str>) -> Vec<(String, Vec<(String, String)>)> {
+    workflows
+        .iter()
+        .filter(|wf| only.is_none_or(|k| wf.key.as_str() == k))
+        .map(|wf| {
+            let stages = wf.stages.iter().map(|s| (format!("move:{}", s.key), s.wording.label.clone())).collect();
+            (wf.name.clone(), stages)
+        })
+        .collect()
+}
+
+fn unavailable(state: &AppState, headers: &HeaderMap, session: &super::Session, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "dashboard read failed");
+    let bundle = state.ops.renderer.bundle(headers, None);
+    let title = bundle.t("ops.error_unavailable_title").to_owned();
+    let text = bundle.t("ops.error_unavailable_text").to_owned();
+    state.ops.renderer.message(&bundle, Some(session), StatusCode::SERVICE_UNAVAILABLE, &title, &text, Some("/"))
+}
+
+/// `GET /board`: the first workflow's board.
+pub async fn board_default(State(state): State<AppState>, Reader(_): Reader) -> Response {
+    match state.service.workflows().keys().first() {
+        Some(key) => Redirect::to(&format!("/board/{key}")).into_response(),
+        None => Redirect::to("/").into_response(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Column {
+    key: String,
+    label: String,
+    expected: Option<String>,
+    count: usize,
+    late: usize,
+    cards: Vec<OrderLine>,
+    hidden: usize,
+}
+
+/// The open orders of a workflow by stage, rush first, then longest in the stage.
+pub async fn columns(
+    service: &Service,
+    bundle: &Bundle,
+    tz: chrono_tz::Tz,
+    workflow: &str,
+    with_moves: bool,
+) -> Result<Option<Vec<Column>>, sqlx::Error> {
+    let Some(wf) = service.workflows().get(workflow) else { return Ok(None) };
+    let filter = ListFilter {
+        workflow: Some(workflow.to_owned()),
+        status: Some(Status::Open),
+        limit: 5_000,
+        ..ListFilter::default()
+    };
+    let mut orders = list_orders(service.db(), &filter).await?;
+    orders.sort_by(|a, b| {
+        let rush = |o: &Order| u8::from(o.state.priority != Priority::Rush);
+        rush(a).cmp(&rush(b)).then(a.stage_entered_at.cmp(&b.stage_entered_at))
+    });
+    let mut columns: Vec<Column> = wf
+        .stages
+        .iter()
+        .filter(|s| !s.is_final())
+        .map(|s| Column {
+            key: s.key.to_string(),
+            label: s.wording.label.clone(),
+            expected: s.expected.map(|d| bundle.duration(d)),
+            count: 0,
+            late: 0,
+            cards: Vec::new(),
+            hidden: 0,
+        })
+        .collect();
+    for order in &orders {
+        let Some(column) = columns.iter_mut().find(|c| c.key == order.state.stage) else { continue };
+        column.count += 1;
+        let card = line(service, bundle, tz, order, with_moves);
+        column.late += usize::from(card.late);
+        if column.cards.len() < BOARD_COLUMN {
+            column.cards.push(card);
+        } else {
+            column.hidden += 1;
+        }
+    }
+    Ok(Some(columns))
+}
+
+/// `GET /board/{workflow}`.
+pub async fn board(
+    State(state): State<AppState>,
+    Reader(session): Reader,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    Path(workflow): Path<String>,
+) -> Response {
+    let ops = &state.ops;
+    let bundle = ops.renderer.bundle(&headers, query.as_deref());
+    let operate = session.can(crate::domain::access::Permission::Operate);
+    let columns = match columns(&state.service, &bundle, ops.renderer.tz, &workflow, operate).await {
+        Ok(Some(columns)) => columns,
+        Ok(None) => return ops.renderer.error_with(&bundle, Some(&session), StatusCode::NOT_FOUND, "no_workflow"),
+        Err(e) => return unavailable(&state, &headers, &session, &e),
+    };
+    let name = state.service.workflows().get(&workflow).map(|w| w.name.clone()).unwrap_or_default();
+    ops.renderer.page(
+        "board.html",
+        &bundle,
+        Some(&session),
+        StatusCode::OK,
+        context! {
+            nav => "board",
+            workflow => workflow.clone(),
+            workflow_name => name,
+            columns => Value::from(minijinja::value::Serde(&columns)),
+            workflows => Value::from(minijinja::value::Serde(workflow_options(state.service.workflows()))),
+            bulk_actions => bulk_options(state.service.workflows(), Some(workflow.as_str())),
+            here => format!("/board/{workflow}"),
+        },
+    )
+}
+
+/// What happened to one order of a bulk action.
+#[derive(Debug, Serialize)]
+struct BulkOutcome {
+    reference: String,
+    moved: bool,
+    stage: Option<String>,
+    reason: Option<String>,
+}
+
+/// `POST /bulk`: the same action on several orders; each succeeds or fails on its own and
+/// notifies like a single move.
+pub async fn bulk(
+    State(state): State<AppState>,
+    Operator(session): Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ops = &state.ops;
+    let bundle = ops.renderer.bundle(&headers, None);
+    let mut refs: Vec<String> = Vec::new();
+    let (mut op, mut note, mut back) = (String::new(), String::new(), None);
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "ref" => refs.push(v.trim().to_owned()),
+            "bulk_op" => op = v.into_owned(),
+            "note" => note = v.trim().to_owned(),
+            "back" => back = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    refs.retain(|r| !r.is_empty() && r.len() <= 64 && !r.chars().any(char::is_control));
+    refs.dedup();
+    let refuse = |key: &str| {
+        let title = bundle.t("ops.bulk_title").to_owned();
+        let text = bundle.t(key).to_owned();
+        ops.renderer.message(&bundle, Some(&session), StatusCode::UNPROCESSABLE_ENTITY, &title, &text, back.as_deref())
+    };
+    if refs.is_empty() {
+        return refuse("ops.bulk_none_selected");
+    }
+    if refs.len() > MAX_BULK {
+        return refuse("ops.bulk_too_many");
+    }
+    let Some(action) = parse_action(&op) else { return refuse("ops.bulk_no_action") };
+    if note.chars().count() > 10_000 {
+        return refuse("ops.note_too_long");
+    }
+    let actor = session.actor();
+    let mut outcomes = Vec::with_capacity(refs.len());
+    for reference in refs {
+        let change = Change::Act {
+            action: action.clone(),
+            expected_stage: None,
+            note: Some(note.clone()).filter(|n| !n.is_empty()),
+            internal_note: None,
+            photo_ids: Vec::new(),
+        };
+        outcomes.push(match state.service.change(&reference, &change, &actor).await {
+            Ok(applied) => {
+                let stage = state
+                    .service
+                    .workflows()
+                    .get(&applied.order.workflow)
+                    .and_then(|w| w.stage(&applied.order.state.stage))
+                    .map_or(applied.order.state.stage.clone(), |s| s.wording.label.clone());
+                BulkOutcome { reference, moved: true, stage: Some(stage), reason: None }
+            }
+            Err(e) => {
+                let problem = ApiError::from(e);
+                if problem.status().is_server_error() {
+                    tracing::error!(detail = %problem.problem().detail, "bulk action failed");
+                }
+                BulkOutcome { reference, moved: false, stage: None, reason: Some(problem.problem().detail.clone()) }
+            }
+        });
+    }
+    let moved = outcomes.iter().filter(|o| o.moved).count();
+    ops.renderer.page(
+        "bulk.html",
+        &bundle,
+        Some(&session),
+        StatusCode::OK,
+        context! { outcomes => Value::from(minijinja::value::Serde(&outcomes)), moved, refused => outcomes.len() - moved, back => back.unwrap_or_else(|| "/".to_owned()) },
+    )
+}
