@@ -18,6 +18,7 @@ mod errors;
 mod moves;
 mod nodes;
 mod notifications;
+mod ops;
 mod orders;
 mod outbox;
 mod peers;
