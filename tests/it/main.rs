@@ -18,6 +18,7 @@ mod errors;
 mod moves;
 mod nodes;
 mod notifications;
+mod order_search;
 mod orders;
 mod outbox;
 mod peers;
