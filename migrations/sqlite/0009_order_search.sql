@@ -5,13 +5,16 @@ CREATE INDEX orders_reference_lower_idx ON orders (lower(reference));
 CREATE INDEX orders_email_lower_idx ON orders (lower(customer_email)) WHERE customer_email IS NOT NULL;
 CREATE INDEX orders_phone_idx ON orders (customer_phone) WHERE customer_phone IS NOT NULL;
 
--- Sorting by due date (orders without one last) and by time in stage, with keyset pages.
+-- Sorting by due date (orders without one last), with keyset pages.
 CREATE INDEX orders_due_idx ON orders (coalesce(due_date, '9999-99-99'), id);
-CREATE INDEX orders_stage_time_idx ON orders (stage_entered_at, id);
 
--- Open orders are a small part of a shop's history: the board, the late filter and
--- `status = 'open'` read this partial index rather than every order ever made.
+-- Open orders are a small part of a shop's history: the board, the late filter and lists
+-- of open orders by due date or by time in stage read these partial indexes rather than
+-- walk every order ever made (time in stage means little for a finished order, so that
+-- sort has no index over all orders).
 CREATE INDEX orders_open_idx ON orders (workflow, stage, stage_entered_at, id) WHERE status = 'open';
+CREATE INDEX orders_open_due_idx ON orders (coalesce(due_date, '9999-99-99'), id) WHERE status = 'open';
+CREATE INDEX orders_open_stage_time_idx ON orders (stage_entered_at, id) WHERE status = 'open';
 
 -- Fragment search: a trigram full-text index over orders.search_text (reference, customer
 -- name, email and phone, lowercased), kept in step with orders by triggers. A phrase query

@@ -335,5 +335,5 @@ pub async fn items(db: &Db, order_id: i64) -> Result<Vec<LineItem>, sqlx::Error>
 
 pub use board::{BOARD_CARDS, Board, Card, Column, board};
 pub use cursor::{Cursor, Sort};
-pub use late::{LateCutoffs, LateInput, StageCutoff, is_late};
+pub use late::{LateCutoffs, LateInput, StageCutoff, WorkflowCutoffs, is_late};
 pub use list::{LateFilter, ListFilter, list, next_cursor};

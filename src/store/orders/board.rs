@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
 
-use super::late::{LateInput, is_late};
+use super::late::{LateInput, WorkflowCutoffs};
 use crate::domain::order::{Priority, Status};
 use crate::domain::workflow::Workflow;
 use crate::store::{Db, corrupt, from_ms, on_read};
@@ -76,7 +76,7 @@ pub async fn board(db: &Db, workflow: &Workflow) -> Result<Board, sqlx::Error> {
     let rows: Vec<CardRow> =
         on_read!(db, |conn| sqlx::query_as(CARDS).bind(key).bind(i64::from(BOARD_CARDS)).fetch_all(conn).await)?;
     let truncated = rows.len() >= BOARD_CARDS as usize;
-    let now = Utc::now();
+    let cutoffs = WorkflowCutoffs::at(workflow, Utc::now());
     let mut columns: Vec<Column> =
         workflow.stages.iter().map(|s| Column { stage: s.key.to_string(), count: 0, cards: Vec::new() }).collect();
     for row in rows {
@@ -86,17 +86,13 @@ pub async fn board(db: &Db, workflow: &Workflow) -> Result<Board, sqlx::Error> {
             .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
             .transpose()
             .map_err(|e| corrupt("due_date", e))?;
-        let late = is_late(
-            workflow,
-            LateInput {
-                stage: &row.stage,
-                status: Status::Open,
-                priority,
-                stage_entered_at: row.stage_entered_at,
-                due_date,
-            },
-            now,
-        );
+        let late = cutoffs.is_late(LateInput {
+            stage: &row.stage,
+            status: Status::Open,
+            priority,
+            stage_entered_at: row.stage_entered_at,
+            due_date,
+        });
         let card = Card {
             id: row.id,
             reference: row.reference,

@@ -9,9 +9,14 @@ use crate::domain::model::Order;
 pub(super) const NO_DUE_DATE: &str = "9999-99-99";
 
 /// How a list of orders is sorted; every order ends with the id, so the order is total.
+///
+/// Newest and oldest go by creation time (which never changes) rather than by id: the two
+/// agree except for imported orders, which keep the time they were really placed, and a
+/// created-date range then reads `orders_created_idx` in order and stops at a page, where
+/// ordering by id had to visit every order in the range (or, worse, walk the table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sort {
-    /// Newest first (highest id first).
+    /// Newest first.
     #[default]
     Newest,
     /// Oldest first.
@@ -56,8 +61,8 @@ impl Sort {
     /// `ORDER BY` for this sort.
     pub(super) fn order_by(self) -> String {
         match self {
-            Sort::Newest => "id DESC".to_owned(),
-            Sort::Oldest => "id ASC".to_owned(),
+            Sort::Newest => "created_at DESC, id DESC".to_owned(),
+            Sort::Oldest => "created_at, id".to_owned(),
             Sort::DueDate => format!("coalesce(due_date, '{NO_DUE_DATE}'), id"),
             Sort::TimeInStage => "stage_entered_at, id".to_owned(),
         }
@@ -67,8 +72,8 @@ impl Sort {
 /// The sort key of the last order of a page, besides its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum SortKey {
-    /// Newest and oldest: the id alone.
-    Id,
+    /// Newest and oldest: when the order was created (epoch ms).
+    Created(i64),
     /// A due date, or [`NO_DUE_DATE`].
     Due(String),
     /// When the order entered its stage (epoch ms).
@@ -87,7 +92,7 @@ impl Cursor {
     /// The cursor just after `order` in `sort`.
     pub fn after(sort: Sort, order: &Order) -> Self {
         let key = match sort {
-            Sort::Newest | Sort::Oldest => SortKey::Id,
+            Sort::Newest | Sort::Oldest => SortKey::Created(order.created_at.timestamp_millis()),
             Sort::DueDate => SortKey::Due(
                 order.due_date.map_or_else(|| NO_DUE_DATE.to_owned(), |d| d.format("%Y-%m-%d").to_string()),
             ),
@@ -104,7 +109,7 @@ impl Cursor {
     /// The cursor as opaque URL-safe text.
     pub fn encode(&self) -> String {
         let text = match &self.key {
-            SortKey::Id => format!("{}{}", self.sort.tag(), self.id),
+            SortKey::Created(ms) => format!("{}{}.{ms}", self.sort.tag(), self.id),
             SortKey::Due(d) => format!("{}{}.{d}", self.sort.tag(), self.id),
             SortKey::Entered(ms) => format!("{}{}.{ms}", self.sort.tag(), self.id),
         };
@@ -128,7 +133,7 @@ impl Cursor {
         };
         let id: i64 = id.parse().map_err(|_| garbage())?;
         let key = match (sort, key) {
-            (Sort::Newest | Sort::Oldest, None) => SortKey::Id,
+            (Sort::Newest | Sort::Oldest, Some(ms)) => SortKey::Created(ms.parse().map_err(|_| garbage())?),
             (Sort::DueDate, Some(d))
                 if d == NO_DUE_DATE || chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok() =>
             {
@@ -147,8 +152,8 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_for_every_sort() {
-        for key in [SortKey::Id, SortKey::Due("2026-03-01".into()), SortKey::Due(NO_DUE_DATE.into())] {
-            let sort = if key == SortKey::Id { Sort::Oldest } else { Sort::DueDate };
+        for key in [SortKey::Created(-5), SortKey::Due("2026-03-01".into()), SortKey::Due(NO_DUE_DATE.into())] {
+            let sort = if key == SortKey::Created(-5) { Sort::Oldest } else { Sort::DueDate };
             let cursor = Cursor { sort, key, id: 42 };
             assert_eq!(Cursor::decode(&cursor.encode(), sort), Ok(cursor));
         }
@@ -158,12 +163,13 @@ mod tests {
 
     #[test]
     fn garbage_and_cursors_of_another_sort_are_refused() {
-        let newest = Cursor { sort: Sort::Newest, key: SortKey::Id, id: 5 }.encode();
+        let newest = Cursor { sort: Sort::Newest, key: SortKey::Created(9), id: 5 }.encode();
         assert!(Cursor::decode(&newest, Sort::DueDate).expect_err("other sort").contains("`newest`"));
         assert!(Cursor::decode("nope", Sort::Newest).is_err());
         assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("x1"), Sort::Newest).is_err());
         assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("d1.someday"), Sort::DueDate).is_err());
-        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("n1.5"), Sort::Newest).is_err());
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("n1"), Sort::Newest).is_err());
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("t1.soon"), Sort::TimeInStage).is_err());
     }
 
     #[test]

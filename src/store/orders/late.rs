@@ -69,21 +69,40 @@ pub struct LateInput<'a> {
     pub due_date: Option<NaiveDate>,
 }
 
-/// Whether an order of `workflow` is late at `now`: the same rule as the `late` filter.
+/// One workflow's cutoffs at one moment, for deciding about many orders.
+#[derive(Debug, Clone)]
+pub struct WorkflowCutoffs {
+    today: NaiveDate,
+    stages: Vec<StageCutoff>,
+}
+
+impl WorkflowCutoffs {
+    /// The cutoffs of `workflow`'s stages at `now`.
+    pub fn at(workflow: &Workflow, now: DateTime<Utc>) -> Self {
+        Self { today: now.date_naive(), stages: stage_cutoffs(workflow, now.timestamp_millis()).collect() }
+    }
+
+    /// Whether the order is late: the same rule as the `late` filter.
+    pub fn is_late(&self, order: LateInput<'_>) -> bool {
+        if order.status != Status::Open {
+            return false;
+        }
+        if order.due_date.is_some_and(|due| due < self.today) {
+            return true;
+        }
+        if order.priority == Priority::Hold {
+            return false;
+        }
+        self.stages.iter().any(|c| {
+            let before = if order.priority == Priority::Rush { c.rush_before } else { c.standard_before };
+            c.stage == order.stage && order.stage_entered_at < before
+        })
+    }
+}
+
+/// Whether an order of `workflow` is late at `now` (see [`WorkflowCutoffs`] for many).
 pub fn is_late(workflow: &Workflow, order: LateInput<'_>, now: DateTime<Utc>) -> bool {
-    if order.status != Status::Open {
-        return false;
-    }
-    if order.due_date.is_some_and(|due| due < now.date_naive()) {
-        return true;
-    }
-    if order.priority == Priority::Hold {
-        return false;
-    }
-    stage_cutoffs(workflow, now.timestamp_millis()).any(|c| {
-        let before = if order.priority == Priority::Rush { c.rush_before } else { c.standard_before };
-        c.stage == order.stage && order.stage_entered_at < before
-    })
+    WorkflowCutoffs::at(workflow, now).is_late(order)
 }
 
 #[cfg(test)]

@@ -116,8 +116,8 @@ fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(),
     }
     let id = Arg::Int(cursor.id);
     match (&cursor.key, sort) {
-        (SortKey::Id, Sort::Newest) => query.push(" AND id < ?", [id]),
-        (SortKey::Id, Sort::Oldest) => query.push(" AND id > ?", [id]),
+        (SortKey::Created(ms), Sort::Newest) => query.push(" AND (created_at, id) < (?, ?)", [Arg::Int(*ms), id]),
+        (SortKey::Created(ms), Sort::Oldest) => query.push(" AND (created_at, id) > (?, ?)", [Arg::Int(*ms), id]),
         (SortKey::Due(due), Sort::DueDate) => {
             query.push(&format!(" AND (coalesce(due_date, '{NO_DUE_DATE}'), id) > (?, ?)"), [text(due), id])
         }

@@ -121,7 +121,7 @@ impl ListQuery {
     }
 }
 
-/// List orders, a page at a time, newest first unless `sort` says otherwise.
+/// List orders, a page at a time, newest (by creation time) first unless `sort` says otherwise.
 ///
 /// Follow `next_cursor` until it is absent: in the `newest`, `oldest` and `due_date` sorts,
 /// every order that existed when the first page was read (and kept its due date) is
@@ -198,12 +198,10 @@ mod tests {
             ..ListQuery::default()
         };
         assert_eq!(fields(query), ["due_to"]);
-        let newest = ListQuery {
-            cursor: Some(Cursor::decode("bjU", Sort::Newest).expect("n5").encode()),
-            ..ListQuery::default()
-        };
+        // "n5.9": the newest-first cursor after order 5, created at 9 ms.
+        let newest = ListQuery { cursor: Some("bjUuOQ".into()), ..ListQuery::default() };
         assert!(newest.parse(no_cutoffs).is_ok());
-        let due = ListQuery { cursor: Some("bjU".into()), sort: Some("due_date".into()), ..ListQuery::default() };
+        let due = ListQuery { cursor: Some("bjUuOQ".into()), sort: Some("due_date".into()), ..ListQuery::default() };
         assert_eq!(fields(due), ["cursor"]);
     }
 }
