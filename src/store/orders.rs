@@ -1,6 +1,10 @@
 //! Orders and their line items.
 
+mod board;
+mod cursor;
+mod late;
 mod list;
+mod search;
 
 use chrono::NaiveDate;
 use sqlx::FromRow;
@@ -329,4 +333,7 @@ pub async fn items(db: &Db, order_id: i64) -> Result<Vec<LineItem>, sqlx::Error>
         .collect()
 }
 
-pub use list::{ListFilter, list};
+pub use board::{BOARD_CARDS, Board, Card, Column, board};
+pub use cursor::{Cursor, Sort};
+pub use late::{LateCutoffs, LateInput, StageCutoff, WorkflowCutoffs, is_late};
+pub use list::{LateFilter, ListFilter, list, next_cursor};

@@ -19,6 +19,7 @@ mod moves;
 mod nodes;
 mod notifications;
 mod ops;
+mod order_search;
 mod orders;
 mod outbox;
 mod peers;

@@ -463,6 +463,14 @@ async fn the_list_filters_and_searches() {
     assert!(stone.contains(&format!(">{other}<")) && !stone.contains(&format!(">{mariana}<")));
     let none = list("/?status=cancelled".to_owned()).await;
     assert!(none.contains("No orders match these filters."));
+    // Past its promised date: late, and first when sorted by due date.
+    let res = app.patch(&format!("/orders/{mariana}"), &serde_json::json!({ "due_date": "2026-01-02" })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let late = list("/?late=1".to_owned()).await;
+    assert!(late.contains(&format!(">{mariana}<")) && !late.contains(&format!(">{other}<")));
+    let by_due = list("/?sort=due_date&status=any".to_owned()).await;
+    let (m, o) = (by_due.find(&format!(">{mariana}<")), by_due.find(&format!(">{other}<")));
+    assert!(m.is_some() && o.is_some() && m < o, "due first");
     let bad = vic.get("/?created_from=yesterday").await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.text().await.expect("html").contains("created_from"));

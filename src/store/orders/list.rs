@@ -1,11 +1,25 @@
-//! Listing orders with filters and keyset pagination (newest first).
+//! Listing orders: filters, search, four sort orders and keyset pages that stay exact in each.
 
+use chrono::NaiveDate;
+
+use super::cursor::{Cursor, NO_DUE_DATE, Sort, SortKey};
+use super::late::LateCutoffs;
+use super::search;
 use super::{ORDER_COLUMNS, OrderRow};
 use crate::domain::model::Order;
 use crate::domain::order::{Priority, Status};
-use crate::store::{Db, on_read};
+use crate::store::{Db, Engine};
 
-/// Which orders to list; every field narrows the result.
+/// Only late orders, or only orders that are not late, by these cutoffs.
+#[derive(Debug, Clone)]
+pub struct LateFilter {
+    /// `true`: late orders only; `false`: orders that are not late only.
+    pub late: bool,
+    /// What late means now, from the workflows.
+    pub cutoffs: LateCutoffs,
+}
+
+/// Which orders to list and in what order; every field narrows the result.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     /// Workflow key.
@@ -16,92 +30,203 @@ pub struct ListFilter {
     pub priority: Option<Priority>,
     /// Status.
     pub status: Option<Status>,
+    /// Late or not (see [`super::late`]).
+    pub late: Option<LateFilter>,
+    /// Due on or after this date (orders without a due date never match).
+    pub due_from: Option<NaiveDate>,
+    /// Due on or before this date.
+    pub due_to: Option<NaiveDate>,
     /// Created at or after (epoch ms).
     pub created_from: Option<i64>,
     /// Created before (epoch ms).
     pub created_to: Option<i64>,
-    /// Case-insensitive text in the reference, customer name, email or phone.
+    /// Search text: an exact reference, email or phone, else a fragment of any of them or
+    /// of the customer's name; case-insensitive (see [`super::search`]).
     pub text: Option<String>,
-    /// Keyset cursor: only orders with a smaller id.
-    pub before_id: Option<i64>,
+    /// The sort order.
+    pub sort: Sort,
+    /// Keyset cursor: only orders after this one in `sort`.
+    pub after: Option<Cursor>,
     /// Page size.
     pub limit: u32,
 }
 
-enum Arg {
+/// A bound parameter.
+pub(super) enum Arg {
     Text(String),
     Int(i64),
 }
 
-/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
-fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
+/// SQL text built from fixed clauses, with user input only ever bound.
+pub(super) struct Query {
+    sql: String,
+    args: Vec<Arg>,
 }
 
-/// One page of orders matching `filter`, newest first.
+impl Query {
+    fn new(sql: String) -> Self {
+        Self { sql, args: Vec::new() }
+    }
+
+    /// Appends `clause`, numbering its `?` placeholders after the ones already there.
+    pub(super) fn push(&mut self, clause: &str, args: impl IntoIterator<Item = Arg>) {
+        let mut args = args.into_iter();
+        for (i, part) in clause.split('?').enumerate() {
+            if i > 0 {
+                self.args.push(args.next().unwrap_or(Arg::Text(String::new())));
+                self.sql.push_str(&format!("${}", self.args.len()));
+            }
+            self.sql.push_str(part);
+        }
+    }
+}
+
+fn text(s: &str) -> Arg {
+    Arg::Text(s.to_owned())
+}
+
+fn date(d: NaiveDate) -> Arg {
+    Arg::Text(d.format("%Y-%m-%d").to_string())
+}
+
+/// The late condition; never NULL, so that `NOT` of it means "not late".
+fn late_condition(query: &mut Query, cutoffs: &LateCutoffs) {
+    query.push("(status = 'open' AND ((due_date IS NOT NULL AND due_date < ?)", [date(cutoffs.today)]);
+    if !cutoffs.stages.is_empty() {
+        query.push(" OR (priority <> 'hold' AND (", []);
+        for (i, c) in cutoffs.stages.iter().enumerate() {
+            query.push(if i == 0 { "" } else { " OR " }, []);
+            query.push(
+                "(workflow = ? AND stage = ? AND stage_entered_at < CASE WHEN priority = 'rush' THEN ? ELSE ? END)",
+                [text(&c.workflow), text(&c.stage), Arg::Int(c.rush_before), Arg::Int(c.standard_before)],
+            );
+        }
+        query.push("))", []);
+    }
+    query.push("))", []);
+}
+
+fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(), sqlx::Error> {
+    if cursor.sort() != sort {
+        return Err(sqlx::Error::InvalidArgument(format!(
+            "a cursor of the `{}` sort used with `{}`",
+            cursor.sort().as_str(),
+            sort.as_str()
+        )));
+    }
+    let id = Arg::Int(cursor.id);
+    match (&cursor.key, sort) {
+        (SortKey::Created(ms), Sort::Newest) => query.push(" AND (created_at, id) < (?, ?)", [Arg::Int(*ms), id]),
+        (SortKey::Created(ms), Sort::Oldest) => query.push(" AND (created_at, id) > (?, ?)", [Arg::Int(*ms), id]),
+        (SortKey::Due(due), Sort::DueDate) => {
+            query.push(&format!(" AND (coalesce(due_date, '{NO_DUE_DATE}'), id) > (?, ?)"), [text(due), id])
+        }
+        (SortKey::Entered(ms), Sort::TimeInStage) => {
+            query.push(" AND (stage_entered_at, id) > (?, ?)", [Arg::Int(*ms), id])
+        }
+        _ => return Err(sqlx::Error::InvalidArgument("a cursor without its sort key".to_owned())),
+    }
+    Ok(())
+}
+
+/// One page of orders matching `filter`, in its sort order.
 pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Error> {
-    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1");
-    let mut args: Vec<Arg> = Vec::new();
-    let mut push = |clause: &str, arg: Arg| {
-        args.push(arg);
-        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    let search = match filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(search::resolve(db, t).await?),
+        None => None,
     };
+    let mut query = Query::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
     if let Some(w) = &filter.workflow {
-        push(" AND workflow = ?", Arg::Text(w.clone()));
+        query.push(" AND workflow = ?", [text(w)]);
     }
     if let Some(s) = &filter.stage {
-        push(" AND stage = ?", Arg::Text(s.clone()));
+        query.push(" AND stage = ?", [text(s)]);
     }
     if let Some(p) = filter.priority {
-        push(" AND priority = ?", Arg::Text(p.as_str().to_owned()));
+        query.push(" AND priority = ?", [text(p.as_str())]);
     }
     if let Some(s) = filter.status {
-        push(" AND status = ?", Arg::Text(s.as_str().to_owned()));
+        query.push(" AND status = ?", [text(s.as_str())]);
+    }
+    if let Some(late) = &filter.late {
+        query.push(if late.late { " AND " } else { " AND NOT " }, []);
+        late_condition(&mut query, &late.cutoffs);
+    }
+    // Written over the due-date sort's index expression so that the range reads it.
+    if let Some(from) = filter.due_from {
+        query.push(&format!(" AND due_date IS NOT NULL AND coalesce(due_date, '{NO_DUE_DATE}') >= ?"), [date(from)]);
+    }
+    if let Some(to) = filter.due_to {
+        query.push(&format!(" AND coalesce(due_date, '{NO_DUE_DATE}') <= ?"), [date(to)]);
     }
     if let Some(from) = filter.created_from {
-        push(" AND created_at >= ?", Arg::Int(from));
+        query.push(" AND created_at >= ?", [Arg::Int(from)]);
     }
     if let Some(to) = filter.created_to {
-        push(" AND created_at < ?", Arg::Int(to));
+        query.push(" AND created_at < ?", [Arg::Int(to)]);
     }
-    if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        push(" AND search_text LIKE ? ESCAPE '\\'", Arg::Text(like_pattern(text.trim())));
+    if let Some(search) = &search {
+        search.narrow(&mut query, db.backend());
     }
-    if let Some(before) = filter.before_id {
-        push(" AND id < ?", Arg::Int(before));
+    if let Some(cursor) = &filter.after {
+        after_condition(&mut query, filter.sort, cursor)?;
     }
-    push(" ORDER BY id DESC LIMIT ?", Arg::Int(i64::from(filter.limit)));
+    query.push(&format!(" ORDER BY {} LIMIT ?", filter.sort.order_by()), [Arg::Int(i64::from(filter.limit))]);
+    let rows = fetch(db, query).await?;
+    rows.into_iter().map(Order::try_from).collect()
+}
 
-    // The SQL text is assembled only from the fixed clauses above; user input is bound.
-    let rows: Vec<OrderRow> = on_read!(db, |conn| {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for arg in args {
-            query = match arg {
-                Arg::Text(t) => query.bind(t),
-                Arg::Int(i) => query.bind(i),
+/// The cursor of the page after `page`, when `page` was full.
+pub fn next_cursor(filter: &ListFilter, page: &[Order]) -> Option<Cursor> {
+    if page.len() < filter.limit as usize {
+        return None;
+    }
+    page.last().map(|o| Cursor::after(filter.sort, o))
+}
+
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(i) => q.bind(i),
             };
         }
-        query.fetch_all(conn).await
-    })?;
-    rows.into_iter().map(Order::try_from).collect()
+        q
+    }};
+}
+
+/// Runs a list query. On PostgreSQL it is planned for its values: kiln's connections use
+/// generic plans (right for its point lookups and writes), but whether a search fragment
+/// or a date range matches ten orders or a million decides between reading an index and
+/// walking the table in id order, and only the values tell.
+async fn fetch(db: &Db, query: Query) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let Query { sql, args } = query;
+    match db.engine() {
+        Engine::Sqlite(sqlite) => {
+            bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&sqlite.reader).await
+        }
+        Engine::Postgres(pg) => {
+            let mut tx = pg.pool.begin().await?;
+            sqlx::raw_sql("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
+            let rows = bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::like_pattern;
+    use super::*;
 
     #[test]
-    fn like_patterns_match_user_text_literally() {
-        assert_eq!(like_pattern("Ana_50%"), "%ana\\_50\\%%");
-        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    fn placeholders_are_numbered_in_order() {
+        let mut q = Query::new("SELECT 1 WHERE 1 = 1".to_owned());
+        q.push(" AND a = ?", [Arg::Int(1)]);
+        q.push(" AND (b, c) > (?, ?)", [Arg::Int(2), Arg::Int(3)]);
+        assert_eq!(q.sql, "SELECT 1 WHERE 1 = 1 AND a = $1 AND (b, c) > ($2, $3)");
+        assert_eq!(q.args.len(), 3);
     }
 }

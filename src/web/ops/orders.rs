@@ -13,11 +13,14 @@ use super::{Operator, Reader};
 use crate::domain::change::Change;
 use crate::domain::model::Order;
 use crate::domain::order::{Priority, Status};
-use crate::domain::transition::{Action, allowed_actions};
+use crate::domain::transition::{Action, OrderState, allowed_actions};
 use crate::domain::workflow::Workflows;
 use crate::i18n::Bundle;
 use crate::service::Service;
-use crate::store::orders::{ListFilter, list as list_orders};
+use crate::store::orders::{
+    Cursor, LateCutoffs, LateFilter, LateInput, ListFilter, Sort, WorkflowCutoffs, board as store_board,
+    list as list_orders, next_cursor,
+};
 use crate::web::AppState;
 use crate::web::error::ApiError;
 
@@ -50,21 +53,23 @@ pub struct OrderLine {
     moves: Vec<(String, String)>,
 }
 
-/// Whether an open order is late: in its stage longer than the stage is expected to take (a
-/// rush order at the workflow's rush pace), or past its promised date.
+/// Whether an open order is late (the store's rule, the same as the `late` filter's), and
+/// whether that is because its promised date has passed.
 pub fn lateness(workflows: &Workflows, order: &Order, now: chrono::DateTime<Utc>) -> (bool, bool) {
     if order.state.status != Status::Open {
         return (false, false);
     }
-    let today = now.date_naive();
-    let due_past = order.due_date.is_some_and(|d| d < today);
-    let expected = workflows.get(&order.workflow).and_then(|wf| {
-        let stage = wf.stage(&order.state.stage)?;
-        let factor = if order.state.priority == Priority::Rush { wf.rush_factor } else { 1.0 };
-        stage.expected.map(|d| d.mul_f64(factor))
+    let due_past = order.due_date.is_some_and(|d| d < now.date_naive());
+    let late = workflows.get(&order.workflow).is_some_and(|wf| {
+        WorkflowCutoffs::at(wf, now).is_late(LateInput {
+            stage: &order.state.stage,
+            status: order.state.status,
+            priority: order.state.priority,
+            stage_entered_at: order.stage_entered_at.timestamp_millis(),
+            due_date: order.due_date,
+        })
     });
-    let over = expected.is_some_and(|e| (now - order.stage_entered_at).to_std().is_ok_and(|sat| sat > e));
-    (over || due_past, due_past)
+    (late || due_past, due_past)
 }
 
 /// An order as the list and board show it.
@@ -145,8 +150,12 @@ struct Filters {
     priority: String,
     status: String,
     q: String,
+    late: String,
+    due_from: String,
+    due_to: String,
     created_from: String,
     created_to: String,
+    sort: String,
     cursor: String,
 }
 
@@ -161,6 +170,10 @@ fn parse_filters(query: Option<&str>) -> (Filters, Vec<String>) {
             "priority" => f.priority = v,
             "status" => f.status = v,
             "q" => f.q = v,
+            "late" => f.late = v,
+            "due_from" => f.due_from = v,
+            "due_to" => f.due_to = v,
+            "sort" => f.sort = v,
             "created_from" => f.created_from = v,
             "created_to" => f.created_to = v,
             "cursor" => f.cursor = v,
@@ -171,12 +184,12 @@ fn parse_filters(query: Option<&str>) -> (Filters, Vec<String>) {
     (f, problems)
 }
 
-fn day_start(raw: &str, field: &str, problems: &mut Vec<String>) -> Option<i64> {
+fn date(raw: &str, field: &str, problems: &mut Vec<String>) -> Option<NaiveDate> {
     if raw.is_empty() {
         return None;
     }
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        Ok(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()),
+        Ok(d) => Some(d),
         Err(_) => {
             problems.push(format!("{field}: `{raw}` is not a date written YYYY-MM-DD"));
             None
@@ -184,8 +197,12 @@ fn day_start(raw: &str, field: &str, problems: &mut Vec<String>) -> Option<i64> 
     }
 }
 
-fn to_store_filter(f: &Filters, problems: &mut Vec<String>) -> ListFilter {
-    let mut filter = ListFilter { limit: PAGE + 1, ..ListFilter::default() };
+fn day_start(raw: &str, field: &str, problems: &mut Vec<String>) -> Option<i64> {
+    date(raw, field, problems).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_millis())
+}
+
+fn to_store_filter(workflows: &Workflows, f: &Filters, problems: &mut Vec<String>) -> ListFilter {
+    let mut filter = ListFilter { limit: PAGE, ..ListFilter::default() };
     filter.workflow = Some(f.workflow.clone()).filter(|s| !s.is_empty());
     filter.stage = Some(f.stage.clone()).filter(|s| !s.is_empty());
     if !f.priority.is_empty() {
@@ -204,10 +221,26 @@ fn to_store_filter(f: &Filters, problems: &mut Vec<String>) -> ListFilter {
     filter.created_from = day_start(&f.created_from, "created_from", problems);
     // "Created to" names a day: everything created on it is included.
     filter.created_to = day_start(&f.created_to, "created_to", problems).map(|t| t + 86_400_000);
+    match f.late.as_str() {
+        "" => {}
+        "1" | "0" => {
+            let cutoffs = LateCutoffs::at(workflows, Utc::now());
+            filter.late = Some(LateFilter { late: f.late == "1", cutoffs });
+        }
+        other => problems.push(format!("late: `{other}` is not 1 or 0")),
+    }
+    filter.due_from = date(&f.due_from, "due_from", problems);
+    filter.due_to = date(&f.due_to, "due_to", problems);
+    if !f.sort.is_empty() {
+        match Sort::parse(&f.sort) {
+            Ok(sort) => filter.sort = sort,
+            Err(e) => problems.push(format!("sort: {e}")),
+        }
+    }
     if !f.cursor.is_empty() {
-        match f.cursor.parse::<i64>() {
-            Ok(id) if id > 0 => filter.before_id = Some(id),
-            _ => problems.push("cursor: not a page this list gave out".to_owned()),
+        match Cursor::decode(&f.cursor, filter.sort) {
+            Ok(cursor) => filter.after = Some(cursor),
+            Err(_) => problems.push("cursor: not a page this list gave out".to_owned()),
         }
     }
     filter
@@ -223,8 +256,8 @@ pub async fn list(
     let ops = &state.ops;
     let bundle = ops.renderer.bundle(&headers, query.as_deref());
     let (filters, mut problems) = parse_filters(query.as_deref());
-    let filter = to_store_filter(&filters, &mut problems);
-    let mut orders = if problems.is_empty() {
+    let filter = to_store_filter(state.service.workflows(), &filters, &mut problems);
+    let orders = if problems.is_empty() {
         match list_orders(state.service.db(), &filter).await {
             Ok(orders) => orders,
             Err(e) => return unavailable(&state, &headers, &session, &e),
@@ -232,9 +265,7 @@ pub async fn list(
     } else {
         Vec::new()
     };
-    let more = orders.len() > PAGE as usize;
-    orders.truncate(PAGE as usize);
-    let next = more.then(|| orders.last().map(|o| next_page(query.as_deref(), o.id))).flatten();
+    let next = next_cursor(&filter, &orders).map(|c| next_page(query.as_deref(), &c.encode()));
     let rows: Vec<OrderLine> =
         orders.iter().map(|o| line(&state.service, &bundle, ops.renderer.tz, o, false)).collect();
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -268,14 +299,14 @@ fn here(path: &str, query: Option<&str>) -> String {
     }
 }
 
-fn next_page(query: Option<&str>, last_id: i64) -> String {
+fn next_page(query: Option<&str>, cursor: &str) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if k != "cursor" {
             out.append_pair(&k, &v);
         }
     }
-    out.append_pair("cursor", &last_id.to_string());
+    out.append_pair("cursor", cursor);
     format!("/?{}", out.finish())
 }
 
@@ -337,51 +368,79 @@ pub struct Column {
     hidden: usize,
 }
 
-/// The open orders of a workflow by stage, rush first, then longest in the stage.
+/// The open orders of a workflow by stage, rush first, then longest in the stage (the
+/// store's board: one indexed read however many orders are open).
 pub async fn columns(
     service: &Service,
     bundle: &Bundle,
-    tz: chrono_tz::Tz,
     workflow: &str,
     with_moves: bool,
 ) -> Result<Option<Vec<Column>>, sqlx::Error> {
     let Some(wf) = service.workflows().get(workflow) else { return Ok(None) };
-    let filter = ListFilter {
-        workflow: Some(workflow.to_owned()),
-        status: Some(Status::Open),
-        limit: 5_000,
-        ..ListFilter::default()
-    };
-    let mut orders = list_orders(service.db(), &filter).await?;
-    orders.sort_by(|a, b| {
-        let rush = |o: &Order| u8::from(o.state.priority != Priority::Rush);
-        rush(a).cmp(&rush(b)).then(a.stage_entered_at.cmp(&b.stage_entered_at))
-    });
-    let mut columns: Vec<Column> = wf
-        .stages
-        .iter()
-        .filter(|s| !s.is_final())
-        .map(|s| Column {
-            key: s.key.to_string(),
-            label: s.wording.label.clone(),
-            expected: s.expected.map(|d| bundle.duration(d)),
-            count: 0,
-            late: 0,
-            cards: Vec::new(),
-            hidden: 0,
+    let board = store_board(service.db(), wf).await?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let columns = board
+        .columns
+        .into_iter()
+        .filter(|c| wf.stage(&c.stage).is_none_or(|s| !s.is_final()))
+        .map(|c| {
+            let stage = wf.stage(&c.stage);
+            let label = stage.map_or_else(|| c.stage.clone(), |s| s.wording.label.clone());
+            let expected = stage.and_then(|s| s.expected).map(|d| bundle.duration(d));
+            let shown = c.cards.len();
+            let cards: Vec<OrderLine> = c
+                .cards
+                .into_iter()
+                .take(BOARD_COLUMN)
+                .map(|card| {
+                    let state = OrderState {
+                        stage: c.stage.clone(),
+                        status: Status::Open,
+                        priority: card.priority,
+                        resume_priority: None,
+                    };
+                    let moves = if with_moves {
+                        allowed_actions(wf, &state)
+                            .into_iter()
+                            .map(|a| (action_value(a.action.as_str(), a.to.as_deref()), a.label))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    OrderLine {
+                        reference: card.reference,
+                        customer: card.customer_name,
+                        contact: String::new(),
+                        workflow: workflow.to_owned(),
+                        workflow_name: wf.name.clone(),
+                        stage: c.stage.clone(),
+                        stage_label: label.clone(),
+                        status: Status::Open.as_str(),
+                        priority: card.priority.as_str(),
+                        in_stage: span(bundle, now - card.stage_entered_at),
+                        expected: expected.clone(),
+                        late: card.late,
+                        due: card.due_date.map(|d| date_text(bundle, d)),
+                        due_past: card.due_date.is_some_and(|d| d < today),
+                        created: String::new(),
+                        moves,
+                    }
+                })
+                .collect();
+            let late = cards.iter().filter(|l| l.late).count();
+            let count = usize::try_from(c.count).unwrap_or(usize::MAX);
+            Column {
+                key: c.stage,
+                label,
+                expected,
+                count,
+                late,
+                hidden: count.saturating_sub(shown.min(BOARD_COLUMN)),
+                cards,
+            }
         })
         .collect();
-    for order in &orders {
-        let Some(column) = columns.iter_mut().find(|c| c.key == order.state.stage) else { continue };
-        column.count += 1;
-        let card = line(service, bundle, tz, order, with_moves);
-        column.late += usize::from(card.late);
-        if column.cards.len() < BOARD_COLUMN {
-            column.cards.push(card);
-        } else {
-            column.hidden += 1;
-        }
-    }
     Ok(Some(columns))
 }
 
@@ -396,7 +455,7 @@ pub async fn board(
     let ops = &state.ops;
     let bundle = ops.renderer.bundle(&headers, query.as_deref());
     let operate = session.can(crate::domain::access::Permission::Operate);
-    let columns = match columns(&state.service, &bundle, ops.renderer.tz, &workflow, operate).await {
+    let columns = match columns(&state.service, &bundle, &workflow, operate).await {
         Ok(Some(columns)) => columns,
         Ok(None) => return ops.renderer.error_with(&bundle, Some(&session), StatusCode::NOT_FOUND, "no_workflow"),
         Err(e) => return unavailable(&state, &headers, &session, &e),

@@ -1,0 +1,247 @@
+//! The orders list the dashboard and `GET /api/v1/orders` share: search through indexes,
+//! the late and due filters, every sort with its keyset pages, and the board.
+
+use std::collections::HashSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, order_body, problem, spawn_app};
+
+/// Creates an order for this customer; returns its reference.
+async fn order_for(app: &TestApp, workflow: &str, customer: Value) -> String {
+    let mut body = order_body(workflow);
+    body["customer"] = customer;
+    let res = app.post("/orders", &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "create order");
+    let order: Value = res.json().await.expect("json");
+    order["reference"].as_str().expect("reference").to_owned()
+}
+
+/// The references of one page of `GET /orders?{query}`, and its next cursor.
+async fn page(app: &TestApp, query: &str) -> (Vec<String>, Option<String>) {
+    let res = app.get(&format!("/orders?{query}")).await;
+    assert_eq!(res.status(), StatusCode::OK, "GET /orders?{query}");
+    let body: Value = res.json().await.expect("json");
+    let refs = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["reference"].as_str().unwrap_or("").to_owned())
+        .collect();
+    (refs, body["next_cursor"].as_str().map(str::to_owned))
+}
+
+async fn refs(app: &TestApp, query: &str) -> Vec<String> {
+    page(app, query).await.0
+}
+
+/// Every page of a listing, followed through its cursors `limit` at a time.
+async fn all_pages(app: &TestApp, query: &str, limit: u32) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{query}&limit={limit}&cursor={c}"),
+            None => format!("{query}&limit={limit}"),
+        };
+        let (refs, next) = page(app, &q).await;
+        seen.extend(refs);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn search_finds_exact_references_emails_and_phones_and_fragments_of_any_field() {
+    let app = spawn_app().await;
+    let ana =
+        order_for(&app, "stone", json!({ "name": "Ana Lima", "email": "ana@shop.test", "phone": "+393331234567" }))
+            .await;
+    let joana = order_for(
+        &app,
+        "print",
+        json!({ "name": "Joana Rossi", "email": "joana@shop.test", "phone": "+393339999999" }),
+    )
+    .await;
+    let zoe = order_for(&app, "stone", json!({ "name": "Zoë Müller", "email": "Zoe.Muller@Example.com" })).await;
+
+    assert_eq!(refs(&app, "q=ANA%40Shop.Test").await, [ana.as_str()], "an exact email, though another contains it");
+    assert_eq!(refs(&app, "q=%2B39%20333%20123%204567").await, [ana.as_str()], "a phone as people write it");
+    assert_eq!(refs(&app, &format!("q={}", joana.to_lowercase())).await, [joana.as_str()], "a reference");
+    assert_eq!(refs(&app, "q=zoe.muller%40example.com").await, [zoe.as_str()], "an email in another case");
+    assert_eq!(refs(&app, "q=rossi").await, [joana.as_str()], "a fragment of a name");
+    assert_eq!(refs(&app, "q=ANA").await, [joana.as_str(), ana.as_str()], "fragments match inside words");
+    assert_eq!(refs(&app, "q=a%40shop").await, [joana.as_str(), ana.as_str()], "a fragment of an email");
+    assert_eq!(refs(&app, "q=9999999").await, [joana.as_str()], "a fragment of a phone");
+    assert_eq!(refs(&app, "q=M%C3%9CLL").await, [zoe.as_str()], "case-insensitive beyond ASCII");
+    assert_eq!(refs(&app, "q=an").await, [joana.as_str(), ana.as_str()], "two characters still search");
+    assert_eq!(refs(&app, "q=ana&workflow=stone").await, [ana.as_str()], "search combines with filters");
+    for literal in ["100%25", "a_b", "o%22neil", "%22%22", "x*", "ana%20OR%20zo"] {
+        assert_eq!(refs(&app, &format!("q={literal}")).await, Vec::<String>::new(), "`{literal}` is matched literally");
+    }
+    assert_eq!(refs(&app, "q=nobody%40shop.test").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn search_follows_changed_contact_details() {
+    let app = spawn_app().await;
+    let reference = order_for(&app, "stone", json!({ "name": "Bruno Conti", "email": "bruno@shop.test" })).await;
+    assert_eq!(refs(&app, "q=conti").await, [reference.as_str()]);
+    let patch = json!({ "customer": { "name": "Bruna Galli", "email": "galli@shop.test", "phone": "+41791234567" } });
+    assert_eq!(app.patch(&format!("/orders/{reference}"), &patch).await.status(), StatusCode::OK);
+
+    assert_eq!(refs(&app, "q=conti").await, Vec::<String>::new(), "the old name is gone from the index");
+    assert_eq!(refs(&app, "q=bruno%40shop.test").await, Vec::<String>::new());
+    assert_eq!(refs(&app, "q=galli").await, [reference.as_str()]);
+    assert_eq!(refs(&app, "q=%2B41%2079%20123%2045%2067").await, [reference.as_str()]);
+    // Moves rewrite the order's row; the search index must still hold it once.
+    assert_eq!(app.move_to(&reference, "block_selection").await.status(), StatusCode::OK);
+    assert_eq!(refs(&app, "q=galli").await, [reference.as_str()]);
+}
+
+#[tokio::test]
+async fn every_sort_pages_through_every_order_exactly_once_in_its_order() {
+    let app = spawn_app().await;
+    let mut created = Vec::new();
+    for (i, due) in ["2027-03-05", "", "2027-03-01", "2027-03-05", "", "2027-02-10", "2027-03-01"].iter().enumerate() {
+        let mut body = order_body("jobshop");
+        body["due_date"] = if due.is_empty() { Value::Null } else { json!(due) };
+        body["customer"]["name"] = json!(format!("Customer {i}"));
+        let order: Value = app.post("/orders", &body).await.json().await.expect("json");
+        created.push(order["reference"].as_str().expect("reference").to_owned());
+    }
+    // Times in stage: two orders share one, to test the tie-break.
+    for (i, reference) in created.iter().enumerate() {
+        let entered = 1_700_000_000_000_i64 + [5, 1, 3, 1, 7, 2, 6][i] * 60_000;
+        app.sql(&format!("UPDATE orders SET stage_entered_at = {entered} WHERE reference = '{reference}'")).await;
+    }
+    let c = |i: usize| created[i].clone();
+    let expected = [
+        ("newest", (0..7).rev().map(c).collect::<Vec<_>>()),
+        ("oldest", (0..7).map(c).collect()),
+        ("due_date", [5, 2, 6, 0, 3, 1, 4].into_iter().map(c).collect()),
+        ("time_in_stage", [1, 3, 5, 2, 0, 6, 4].into_iter().map(c).collect()),
+    ];
+    for (sort, want) in expected {
+        assert_eq!(refs(&app, &format!("sort={sort}")).await, want, "one page, sort={sort}");
+        for limit in [1, 2, 3] {
+            assert_eq!(all_pages(&app, &format!("sort={sort}"), limit).await, want, "pages of {limit}, sort={sort}");
+        }
+    }
+    // Ranges on the due date are inclusive and leave out orders without one.
+    assert_eq!(
+        sorted(refs(&app, "due_from=2027-03-01&due_to=2027-03-05").await),
+        sorted([0, 2, 3, 6].into_iter().map(c).collect())
+    );
+    assert_eq!(refs(&app, "due_to=2027-02-28").await, [c(5)]);
+    assert_eq!(all_pages(&app, "sort=due_date&due_from=2027-03-02", 1).await, [c(0), c(3)]);
+}
+
+#[tokio::test]
+async fn the_late_filter_finds_orders_over_their_stage_time_or_past_their_due_date() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let day = 86_400_000_i64;
+    let named = |name: &str| json!({ "name": name, "email": "x@shop.test" });
+    // print: every stage before `ready` is expected to take a day (rush: half).
+    let fresh = order_for(&app, "print", named("Fresh")).await;
+    let slow = order_for(&app, "print", named("Slow")).await;
+    let rushed = order_for(&app, "print", named("Rushed")).await;
+    let held = order_for(&app, "print", named("Held")).await;
+    let overdue = order_for(&app, "print", named("Overdue")).await;
+    let done = order_for(&app, "print", named("Done")).await;
+    app.sql("UPDATE orders SET due_date = NULL").await;
+    app.sql(&format!("UPDATE orders SET stage_entered_at = {} WHERE reference = '{slow}'", now - 2 * day)).await;
+    app.sql(&format!(
+        "UPDATE orders SET priority = 'rush', stage_entered_at = {} WHERE reference = '{rushed}'",
+        now - 16 * 3_600_000
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE orders SET priority = 'hold', resume_priority = 'standard', stage_entered_at = {} WHERE reference = '{held}'",
+        now - 9 * day
+    ))
+    .await;
+    app.sql(&format!("UPDATE orders SET due_date = '2020-01-01' WHERE reference = '{overdue}'")).await;
+    app.sql(&format!(
+        "UPDATE orders SET status = 'completed', stage = 'ready', due_date = '2020-01-01', stage_entered_at = {} \
+         WHERE reference = '{done}'",
+        now - 9 * day
+    ))
+    .await;
+
+    assert_eq!(sorted(refs(&app, "late=true").await), sorted(vec![slow.clone(), rushed.clone(), overdue.clone()]));
+    assert_eq!(sorted(refs(&app, "late=false").await), sorted(vec![fresh, held, done]));
+    assert_eq!(refs(&app, "late=true&q=slow").await, [slow]);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    for (query, field) in [
+        ("sort=random", "sort"),
+        ("late=maybe", "late"),
+        ("due_from=2027-02-30", "due_from"),
+        ("due_from=2027-03-02&due_to=2027-03-01", "due_to"),
+        ("q=a%07b", "q"),
+    ] {
+        let res = app.get(&format!("/orders?{query}")).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(problem(res).await["field"], field, "{query}");
+    }
+    let q = "x".repeat(201);
+    assert_eq!(problem(app.get(&format!("/orders?q={q}")).await).await["field"], "q");
+
+    app.new_order("stone").await;
+    app.new_order("stone").await;
+    let (_, cursor) = page(&app, "limit=1").await;
+    let cursor = cursor.expect("a second page");
+    let res = app.get(&format!("/orders?limit=1&sort=due_date&cursor={cursor}")).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "a cursor of another sort");
+    let body = problem(res).await;
+    assert_eq!(body["field"], "cursor");
+    assert!(body["detail"].as_str().unwrap_or("").contains("newest"), "{body}");
+}
+
+#[tokio::test]
+async fn the_board_shows_a_workflows_open_orders_by_stage_rush_first() {
+    let app = spawn_app().await;
+    let workflow = app.service.workflows().get("stone").expect("stone").clone();
+    let standard = app.new_order("stone").await;
+    let mut body = order_body("stone");
+    body["priority"] = json!("rush");
+    let rush: Value = app.post("/orders", &body).await.json().await.expect("json");
+    let rush = rush["reference"].as_str().expect("reference").to_owned();
+    let held = app.new_order("stone").await;
+    assert_eq!(app.patch(&format!("/orders/{held}"), &json!({ "priority": "hold" })).await.status(), StatusCode::OK);
+    let moved = app.new_order("stone").await;
+    assert_eq!(app.move_to(&moved, "block_selection").await.status(), StatusCode::OK);
+    let cancelled = app.new_order("stone").await;
+    app.sql(&format!("UPDATE orders SET status = 'cancelled' WHERE reference = '{cancelled}'")).await;
+    app.new_order("print").await;
+    app.sql(&format!("UPDATE orders SET stage_entered_at = 0 WHERE reference = '{standard}'")).await;
+
+    let board = kiln::store::orders::board(app.service.db(), &workflow).await.expect("board");
+    let stages: Vec<&str> = board.columns.iter().map(|c| c.stage.as_str()).collect();
+    let pipeline: Vec<&str> = workflow.stages.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(stages, pipeline, "a column per stage, in order, empty ones too");
+    assert!(!board.truncated);
+    let first = &board.columns[0];
+    let cards: Vec<&str> = first.cards.iter().map(|c| c.reference.as_str()).collect();
+    assert_eq!(cards, [rush.as_str(), standard.as_str(), held.as_str()], "rush first, held last");
+    assert_eq!(first.count, 3);
+    let late: Vec<bool> = first.cards.iter().map(|c| c.late).collect();
+    assert_eq!(late, [false, true, false], "the standard order has sat in its stage since 1970");
+    assert_eq!(board.columns[1].cards.iter().map(|c| c.reference.as_str()).collect::<Vec<_>>(), [moved.as_str()]);
+    assert_eq!(board.columns.iter().map(|c| c.count).sum::<u64>(), 4, "cancelled and other workflows' orders left out");
+    let seen: HashSet<&str> = board.columns.iter().flat_map(|c| c.cards.iter().map(|k| k.reference.as_str())).collect();
+    assert!(!seen.contains(cancelled.as_str()));
+}
