@@ -84,3 +84,51 @@ fn tokens_are_printed_once_and_stored_hashed() {
     let out = run(&["token", "create", "--name", "x", "--scope", "admin"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn users_are_added_listed_and_disabled_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| kiln().args(args).env("KILN_DATA_DIR", dir.path()).output().expect("runs");
+    let mut child = kiln()
+        .args(["user", "add", "--email", "Ann@Shop.example", "--role", "operator", "--password-stdin"])
+        .env("KILN_DATA_DIR", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child.stdin.take().expect("stdin").write_all(b"correct horse battery\n").expect("password written");
+    let out = child.wait_with_output().expect("finishes");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added ann@shop.example (ann) as operator"));
+
+    let out = run(&["user", "add", "--email", "own@shop.example", "--role", "owner", "--generate-password"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let password = printed.lines().find_map(|l| l.strip_prefix("password (shown once): ")).expect("password printed");
+    assert!(password.len() >= 20, "{password}");
+    let db = std::fs::read(dir.path().join("kiln.db")).expect("database file");
+    assert!(!db.windows(password.len()).any(|w| w == password.as_bytes()), "only the hash is stored");
+
+    // Without a terminal and without a flag there is nobody to ask.
+    let out = run(&["user", "add", "--email", "x@shop.example", "--role", "viewer"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+    let out = run(&["user", "add", "--email", "ann@shop.example", "--role", "viewer", "--generate-password"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = run(&["user", "add", "--email", "not-an-email", "--role", "viewer", "--generate-password"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an email address"));
+
+    let listing = String::from_utf8_lossy(&run(&["user", "list"]).stdout).to_string();
+    assert!(
+        listing.contains("ann@shop.example") && listing.contains("operator") && listing.contains("active"),
+        "{listing}"
+    );
+    assert!(run(&["user", "disable", "ANN@shop.example"]).status.success());
+    let listing = String::from_utf8_lossy(&run(&["user", "list"]).stdout).to_string();
+    assert!(listing.lines().any(|l| l.contains("ann@shop.example") && l.contains("disabled")), "{listing}");
+    let out = run(&["user", "disable", "nobody@shop.example"]);
+    assert!(!out.status.success());
+}

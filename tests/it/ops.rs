@@ -532,3 +532,71 @@ async fn owners_manage_users_and_tokens_from_settings() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_hears_about_every_change_live() {
+    let app = spawn_app().await;
+    let reference = app.new_order("jobshop").await;
+    add_user(&app, "vic@shop.example", Role::Viewer).await;
+    let vic = sign_in(&app, "vic@shop.example").await;
+    let client = reqwest::Client::builder()
+        .default_headers(HeaderMap::from_iter([("cookie".parse().expect("name"), vic.cookie.parse().expect("value"))]))
+        .build()
+        .expect("client");
+    let (status, headers, stream) =
+        crate::helpers::SseClient::connect(&client, &format!("{}/ops/events", app.base), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/event-stream");
+    let mut stream = stream.expect("stream");
+    assert_eq!(app.move_to(&reference, "released").await.status(), StatusCode::OK);
+    let event = stream.next(Duration::from_secs(5)).await.expect("an event");
+    assert_eq!(event.event.as_deref(), Some("changed"));
+    // Signed out: no stream.
+    let anonymous = reqwest::Client::new();
+    let (status, _, _) =
+        crate::helpers::SseClient::connect(&anonymous, &format!("{}/ops/events", app.base), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_move_from_the_bench_carries_photos_to_the_tracking_page() {
+    let app = spawn_app().await;
+    let created = app.create_order("stone").await;
+    let reference = created["reference"].as_str().expect("reference").to_owned();
+    add_user(&app, "ann@shop.example", Role::Operator).await;
+    let ann = sign_in(&app, "ann@shop.example").await;
+    let token = ann.csrf().await;
+    let jpeg = crate::fixtures::jpeg(&crate::fixtures::photo_like(640, 480));
+    let form = reqwest::multipart::Form::new()
+        .text("op", "move:block_selection")
+        .text("expected_stage", "quarry_extraction")
+        .text("note", "Cut and ready")
+        .part(
+            "photo",
+            reqwest::multipart::Part::bytes(jpeg).file_name("bench.jpg").mime_str("image/jpeg").expect("mime"),
+        )
+        // The empty part a browser sends for an unused second file input.
+        .part(
+            "photo",
+            reqwest::multipart::Part::bytes(Vec::new())
+                .file_name("")
+                .mime_str("application/octet-stream")
+                .expect("mime"),
+        );
+    let res = no_redirects()
+        .post(format!("{}/orders/{reference}/act?_csrf={token}", app.base))
+        .header("cookie", &ann.cookie)
+        .header("origin", &app.base)
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let moved = app.events(&reference).await.into_iter().find(|e| e["kind"] == "moved").expect("moved");
+    assert_eq!(moved["photo_ids"].as_array().map(Vec::len), Some(1));
+    let tracking =
+        reqwest::get(created["tracking_url"].as_str().expect("url")).await.expect("page").text().await.expect("html");
+    let tracking = tracking.replace("&#x2f;", "/");
+    assert!(tracking.contains("Cut and ready"));
+    assert!(tracking.contains(&format!("/photos/{}/", moved["photo_ids"][0])), "the photo is on the tracking page");
+}
