@@ -372,12 +372,12 @@ pub async fn count_status(db: &Db, kind: &str, status: &str) -> Result<i64, sqlx
     on_read!(db, |conn| sqlx::query_scalar(SQL).bind(kind).bind(status).fetch_one(conn).await)
 }
 
-/// Messages per channel (or webhook endpoint) and outcome, updated since a time: the
-/// settings page's delivery health.
+/// Messages per channel and outcome, updated since a time: the settings page's delivery
+/// health. Webhooks are counted per endpoint, as `webhook:NAME`.
 pub async fn health(db: &Db, since_ms: i64) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    const SQL: &str = "SELECT COALESCE(channel, kind), status, COUNT(*) FROM outbox \
-        WHERE kind = 'deliver' AND updated_at >= $1 GROUP BY COALESCE(channel, kind), status \
-        ORDER BY 1, 2";
+    const SQL: &str = "SELECT CASE WHEN channel = 'webhook' THEN 'webhook:' || COALESCE(recipient, '') \
+        ELSE COALESCE(channel, kind) END AS target, status, COUNT(*) FROM outbox \
+        WHERE kind = 'deliver' AND updated_at >= $1 GROUP BY target, status ORDER BY 1, 2";
     on_read!(db, |conn| sqlx::query_as(SQL).bind(since_ms).fetch_all(conn).await)
 }
 

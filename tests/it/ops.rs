@@ -600,3 +600,36 @@ async fn a_move_from_the_bench_carries_photos_to_the_tracking_page() {
     assert!(tracking.contains("Cut and ready"));
     assert!(tracking.contains(&format!("/photos/{}/", moved["photo_ids"][0])), "the photo is on the tracking page");
 }
+
+#[tokio::test]
+async fn settings_show_channel_health_and_dead_messages_an_operator_can_retry() {
+    // A webhook endpoint nobody listens on: every attempt fails, and with one attempt allowed
+    // the message is dead at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let closed = format!("http://127.0.0.1:{port}/hook");
+    let app = spawn_app_with(|c| {
+        c.notify.webhooks = vec![crate::notifications::webhook("erp", &closed, &[crate::notifications::NEW_SECRET])];
+        c.notify.worker.max_attempts = 1;
+    })
+    .await;
+    let reference = app.new_order("jobshop").await;
+    app.drain_outbox().await;
+    let dead = app.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await;
+    assert!(dead >= 1, "the webhook died");
+    add_user(&app, "own@shop.example", Role::Owner).await;
+    let owner = sign_in(&app, "own@shop.example").await;
+    let res = owner.get("/settings").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("webhook erp") && html.contains(&format!("dead {dead}")), "{html}");
+    assert!(html.contains(&format!(">{reference}<")), "the dead message names its order");
+
+    let detail = owner.get(&format!("/orders/{reference}")).await.text().await.expect("html");
+    assert!(detail.contains("/retry"), "a dead message has a retry button");
+    let id = app.count("SELECT MIN(id) FROM outbox WHERE status = 'dead'").await;
+    let res = owner.post(&format!("/messages/{id}/retry"), &[("back", &format!("/orders/{reference}"))]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("/orders/{reference}"));
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outbox WHERE id = {id} AND status = 'dead'")).await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM staff_audit WHERE action = 'message.retried'").await, 1);
+}

@@ -121,7 +121,7 @@ async fn render(
         channels.push(Channel {
             name: format!("webhook {}", hook.name),
             detail: hook.url.clone(),
-            counts: counts("webhook"),
+            counts: counts(&format!("webhook:{}", hook.name)),
         });
     }
     let dead: Vec<_> = deliveries::dead(service.db(), 50)
