@@ -31,8 +31,8 @@ fn summary(label: &str, mut samples: Vec<u64>, elapsed: Duration) {
     println!(
         "{label:<34} {n:>6} requests  {:>7.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
         n as f64 / elapsed.as_secs_f64(),
-        percentile(&samples, 50.0) / 1000.0,
-        percentile(&samples, 99.0) / 1000.0,
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
         samples.last().copied().unwrap_or(0) as f64 / 1000.0,
     );
 }
