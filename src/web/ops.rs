@@ -182,12 +182,13 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if !same_origin(req.headers(), &ops.origin) {
         return ops.renderer.error_page(&req, StatusCode::FORBIDDEN, "foreign_origin");
     }
-    let expected = match req.extensions().get::<Session>() {
-        Some(session) => Some(session.csrf.clone()),
-        // Signing in has no session yet: its form carries the value of a cookie set with the
-        // form (double submit), which a cross-site page can neither read nor set.
-        None if req.uri().path() == "/login" => cookie(req.headers(), ops.cookies.login).map(str::to_owned),
-        None => None,
+    let expected = if req.uri().path() == "/login" {
+        // Signing in has no session yet (or replaces one): its form carries the value of a
+        // cookie set with the form (double submit), which a cross-site page can neither read
+        // nor set.
+        cookie(req.headers(), ops.cookies.login).map(str::to_owned)
+    } else {
+        req.extensions().get::<Session>().map(|session| session.csrf.clone())
     };
     let (presented, req) = match presented_csrf(req).await {
         Ok(found) => found,

@@ -633,3 +633,31 @@ async fn settings_show_channel_health_and_dead_messages_an_operator_can_retry() 
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outbox WHERE id = {id} AND status = 'dead'")).await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM staff_audit WHERE action = 'message.retried'").await, 1);
 }
+
+#[tokio::test]
+async fn over_https_the_cookies_are_secure_host_cookies_and_pages_speak_the_browsers_language() {
+    let app = spawn_app_with(|c| c.base_url = "https://shop.example/".parse().expect("url")).await;
+    let http = no_redirects();
+    let page = http
+        .get(format!("{}/login", app.base))
+        .header("accept-language", "it-IT,it;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .expect("page");
+    let (value, attrs) = set_cookie(page.headers(), "__Host-kiln_login").expect("a __Host- cookie");
+    assert!(attrs.contains("Secure") && attrs.contains("Path=/") && !attrs.contains("Domain"), "{attrs}");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("lang=\"it\"") && html.contains("Accedi"), "Italian");
+    add_user(&app, "ann@shop.example", Role::Viewer).await;
+    let res = http
+        .post(format!("{}/login", app.base))
+        .header("cookie", format!("__Host-kiln_login={value}"))
+        .header("origin", "https://shop.example")
+        .form(&[("email", "ann@shop.example"), ("password", PASSWORD), ("_csrf", &value)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, attrs) = set_cookie(res.headers(), "__Host-kiln_session").expect("a __Host- session cookie");
+    assert!(attrs.contains("Secure") && attrs.contains("HttpOnly") && attrs.contains("SameSite=Lax"), "{attrs}");
+}
