@@ -29,7 +29,7 @@ fn summary(label: &str, mut samples: Vec<u64>, elapsed: Duration) {
     samples.sort_unstable();
     let n = samples.len();
     println!(
-        "{label:<34} {n:>6} requests  {:>7.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        "{label:<44} {n:>6} requests  {:>7.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
         n as f64 / elapsed.as_secs_f64(),
         percentile(&samples, 0.50),
         percentile(&samples, 0.99),
@@ -62,7 +62,8 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> String {
         .expect("session cookie")
 }
 
-async fn pages(base: &str, cookie: &str, path: &str, clients: usize, seconds: u64) -> (Vec<u64>, Duration) {
+/// Client-observed and server (`Server-Timing`) times of `path` at `clients` concurrent users.
+async fn pages(base: &str, cookie: &str, path: &str, clients: usize, seconds: u64) -> (Vec<u64>, Vec<u64>, Duration) {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -71,22 +72,32 @@ async fn pages(base: &str, cookie: &str, path: &str, clients: usize, seconds: u6
         tasks.push(tokio::spawn(async move {
             let client =
                 reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-            let mut samples = Vec::new();
+            let (mut samples, mut server_samples) = (Vec::new(), Vec::new());
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let res = client.get(&url).header("cookie", &cookie).send().await.expect("page");
                 assert_eq!(res.status(), 200, "{url}");
+                let server = res
+                    .headers()
+                    .get("server-timing")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("app;dur="))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .expect("server-timing");
                 let _ = res.bytes().await.expect("body");
                 samples.push(t.elapsed().as_micros() as u64);
+                server_samples.push((server * 1000.0) as u64);
             }
-            samples
+            (samples, server_samples)
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut server) = (Vec::new(), Vec::new());
     for t in tasks {
-        all.extend(t.await.expect("client task"));
+        let (client, inside) = t.await.expect("client task");
+        all.extend(client);
+        server.extend(inside);
     }
-    (all, started.elapsed())
+    (all, server, started.elapsed())
 }
 
 #[tokio::main]
@@ -166,8 +177,9 @@ async fn main() {
         ("orders list, late only", "/?late=1"),
         ("board, stone (open orders)", "/board/stone"),
     ] {
-        let (samples, elapsed) = pages(&base, &cookie, path, 16, seconds).await;
-        summary(label, samples, elapsed);
+        let (samples, server, elapsed) = pages(&base, &cookie, path, 16, seconds).await;
+        summary(&format!("{label} (client)"), samples, elapsed);
+        summary(&format!("{label} (server)"), server, elapsed);
     }
     shutdown.cancel();
 }
