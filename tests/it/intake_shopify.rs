@@ -123,6 +123,23 @@ fn admin_peer(writes: Arc<AtomicUsize>) -> impl Fn(&Request) -> Answer + Send + 
             }
             return Answer::new(200, r#"{"errors":[{"message":"unknown query"}]}"#);
         }
+        if req.path == "/admin/api/2025-01/orders.json" {
+            // Two pages, as Shopify paginates: `Link: <…page_info=…>; rel="next"`.
+            let query = req.query.clone().unwrap_or_default();
+            let at = "2026-12-04T10:00:00+01:00";
+            let parse = |o: String| serde_json::from_str::<Value>(&o).unwrap_or_default();
+            if query.contains("page_info=p2") {
+                let mut cancelled = parse(order(9_003, "", "X", 1, "z@example.it", at));
+                cancelled["cancelled_at"] = json!(at);
+                return Answer::new(200, json!({ "orders": [cancelled] }).to_string());
+            }
+            let page = json!({ "orders": [parse(order(9_001, "", "X", 1, "x@example.it", at)), parse(order(9_002, "wedding", "X", 1, "y@example.it", at))] });
+            let next = format!(
+                "<http://{}/admin/api/2025-01/orders.json?limit=250&page_info=p2>; rel=\"next\"",
+                req.header("host")
+            );
+            return Answer::new(200, page.to_string()).header("link", next);
+        }
         Answer::new(404, r#"{"errors":"Not Found"}"#)
     }
 }
@@ -346,4 +363,61 @@ async fn customers_redact_erases_the_person_and_keeps_the_audit_trail_whole() {
         sqlx::query(rewrite).execute(&pool).await.is_err()
     };
     assert!(refused, "order_events stays append-only");
+}
+
+#[tokio::test]
+async fn reconciling_creates_the_shopify_orders_a_dropped_webhook_missed_once() {
+    let admin = HttpPeer::start(admin_peer(Arc::default())).await;
+    let app = spawn_app_with(shopify(&admin.base)).await;
+    deliver(
+        &app,
+        "orders/create",
+        "wh-1",
+        "ev-1",
+        &order(9_001, "", "X", 1, "x@example.it", "2026-12-04T10:00:00+01:00"),
+    )
+    .await;
+    settled(&app).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("kiln.toml");
+    let toml = format!(
+        "[intake.shopify]\nshop_domain = \"{SHOP}\"\nwebhook_secrets = [\"{NEW}\"]\naccess_token = \"{TOKEN}\"\n\
+         api_version = \"2025-01\"\nadmin_base = \"{}\"\ndefault_workflow = \"jobshop\"\n\
+         [[intake.shopify.routes]]\ntag = \"wedding\"\nworkflow = \"print\"\n",
+        admin.base
+    );
+    std::fs::write(&config, toml).expect("write");
+    // Awaited, not blocking: the Admin API peer answers on this test's runtime.
+    let reconcile = || async {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .env_remove("KILN_CONFIG")
+            .env("KILN_DATABASE_URL", &app.db_url)
+            .env("KILN_SECRET_KEY", &app.secret_key)
+            .env("KILN_DATA_DIR", dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(["reconcile", "shopify", "--since", "3d"])
+            .output()
+            .await
+            .expect("kiln runs")
+    };
+    let first = reconcile().await;
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{out}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        out.contains("3 Shopify orders") && out.contains("1 orders created, 1 already present, 1 cancelled"),
+        "{out}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE workflow = 'print'").await, 1, "routed like a webhook");
+    let lists: Vec<String> =
+        admin.requests().iter().filter(|r| r.path.ends_with("/orders.json")).filter_map(|r| r.query.clone()).collect();
+    assert!(lists[0].contains("status=any") && lists[0].contains("created_at_min="), "{lists:?}");
+
+    let second = reconcile().await;
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(out.contains("0 orders created, 2 already present"), "{out}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 2, "nothing created twice");
 }

@@ -30,7 +30,7 @@ pub struct ListQuery {
     stage: Option<String>,
     /// `rush`, `standard` or `hold`.
     priority: Option<String>,
-    /// `open`, `completed` or `cancelled`.
+    /// `open`, `completed`, `cancelled` or `awaiting_payment`.
     status: Option<String>,
     /// Created at or after this time (RFC 3339) or date (`YYYY-MM-DD`, UTC).
     created_after: Option<String>,
