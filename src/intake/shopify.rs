@@ -165,6 +165,15 @@ pub struct Compliance {
     pub request_id: Option<i64>,
 }
 
+/// The inbox subject of a compliance request: its customer (or the whole shop).
+pub fn compliance_subject(request: &Compliance) -> String {
+    match (request.customer_id, &request.email) {
+        (Some(id), _) => format!("customer:{}/{id}", request.shop_domain),
+        (None, Some(email)) => format!("customer:{}/{}", request.shop_domain, email.to_lowercase()),
+        (None, None) => format!("shop:{}", request.shop_domain),
+    }
+}
+
 /// Reads a compliance webhook's body.
 pub fn compliance(body: &[u8]) -> Result<Compliance, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;

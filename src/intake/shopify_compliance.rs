@@ -41,16 +41,23 @@ impl Applier {
                 Err(e) => self.retry(entry, format!("database: {e}")),
             };
         }
+        if !found.is_empty()
+            && let Err(e) = self.redact_customer(&request, &found, &entry.topic).await
+        {
+            return self.retry(entry, format!("database: {e}"));
+        }
+        // Then the requests about the person (this one included: its body names them) and any
+        // export made for them; last, so that a retry still has the request to read.
+        let exports: Vec<String> =
+            [request.email.clone(), request.customer_id.map(|id| id.to_string())].into_iter().flatten().collect();
+        let subject = shopify::compliance_subject(&request);
+        if let Err(e) = redaction::forget_requests(self.service.db(), "shopify", &subject, &exports).await {
+            return self.retry(entry, format!("database: {e}"));
+        }
         if found.is_empty() {
             return Outcome::Ignored("kiln holds no order of this customer".to_owned());
         }
-        match self.redact_customer(&request, &found, &entry.topic).await {
-            Ok(()) => Outcome::AppliedWith(
-                found.first().copied(),
-                format!("personal data erased from {} orders", found.len()),
-            ),
-            Err(e) => self.retry(entry, format!("database: {e}")),
-        }
+        Outcome::AppliedWith(found.first().copied(), format!("personal data erased from {} orders", found.len()))
     }
 
     /// The orders a request is about: those it names, and the shop's orders of the customer's

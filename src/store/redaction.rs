@@ -112,6 +112,24 @@ fn pseudonymise(data: &str, pseudonym: &str) -> String {
     v.to_string()
 }
 
+/// Erases what a customer's compliance requests carried (their bodies name the person) and the
+/// exports made for them, once the person is erased.
+pub async fn forget_requests(
+    db: &Db,
+    source: &str,
+    subject: &str,
+    export_subjects: &[String],
+) -> Result<(), sqlx::Error> {
+    const INBOX: &str = "UPDATE inbox SET payload = '{\"redacted\":true}' WHERE source = $1 AND subject = $2";
+    const EXPORTS: &str = "DELETE FROM data_exports WHERE source = $1 AND subject = $2";
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(INBOX).bind(source).bind(subject).execute(conn).await.map(|_| ()))?;
+    for s in export_subjects {
+        on_tx!(&mut tx, |conn| sqlx::query(EXPORTS).bind(source).bind(s).execute(conn).await.map(|_| ()))?;
+    }
+    tx.commit().await
+}
+
 /// Pseudonyms given so far to the orders of a redaction, newest first (for tests and tools).
 pub async fn pseudonyms(db: &Db, order_id: i64) -> Result<Vec<String>, sqlx::Error> {
     const SQL: &str = "SELECT pseudonym FROM redactions WHERE order_id = $1 ORDER BY id DESC";

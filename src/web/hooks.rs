@@ -137,7 +137,15 @@ async fn shopify_hook(
         None => format!("webhook:{webhook_id}"),
     };
     let order = shopify::ORDER_TOPICS.contains(&topic).then(|| shopify::order(&body).ok()).flatten();
-    let subject = order.as_ref().map(|o| shopify_apply::order_key(shop, o.id));
+    // A customer's compliance requests apply one at a time, in arrival order (an export asked
+    // for before an erasure is made before it).
+    let subject = match &order {
+        Some(o) => Some(shopify_apply::order_key(shop, o.id)),
+        None if shopify::COMPLIANCE_TOPICS.contains(&topic) => {
+            shopify::compliance(&body).ok().map(|c| shopify::compliance_subject(&c))
+        }
+        None => None,
+    };
     let delivery = inbox::NewDelivery {
         source: "shopify",
         event_id: &event_id,

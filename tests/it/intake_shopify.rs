@@ -318,29 +318,34 @@ async fn customers_redact_erases_the_person_and_keeps_the_audit_trail_whole() {
         "orders_requested": [8001], "data_request": { "id": 9999 } })
     .to_string();
     deliver(&app, "customers/data_request", "wh-3", "ev-3", &request).await;
+    let all = settled(&app).await;
+
+    // The export can be downloaded, with a write token (it holds personal data).
+    let export = all.iter().find(|d| d["topic"] == "customers/data_request").expect("data request");
+    let reason = export["reason"].as_str().unwrap_or("").to_owned();
+    let id = reason.rsplit('/').next().expect("an export id").to_owned();
+    assert_eq!(app.get(&format!("/data-exports/{id}")).await.status(), StatusCode::FORBIDDEN);
+    let download = || async {
+        let url = app.api(&format!("/data-exports/{id}"));
+        app.client.get(url).bearer_auth(&app.write_token).send().await.expect("get")
+    };
+    let res = download().await;
+    assert_eq!(res.status(), StatusCode::OK, "{reason}");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["orders"][0]["reference"], reference.as_str());
+    assert_eq!(body["orders"][0]["customer"]["email"], "marta.rossi@example.it");
+
     let redact = json!({ "shop_id": 1, "shop_domain": SHOP, "customer": { "id": 7_700_001, "email": "marta.rossi@example.it", "phone": "+393471234567" },
         "orders_to_redact": [8001] })
     .to_string();
     deliver(&app, "customers/redact", "wh-4", "ev-4", &redact).await;
     let all = settled(&app).await;
-
-    // The export was made before the erasure and can be downloaded.
-    let export = all.iter().find(|d| d["topic"] == "customers/data_request").expect("data request");
-    let reason = export["reason"].as_str().unwrap_or("");
-    let id = reason.rsplit('/').next().expect("an export id").to_owned();
-    // Personal data: a read token is not enough.
-    assert_eq!(app.get(&format!("/data-exports/{id}")).await.status(), StatusCode::FORBIDDEN);
-    let res = app
-        .client
-        .get(app.api(&format!("/data-exports/{id}")))
-        .bearer_auth(&app.write_token)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(res.status(), StatusCode::OK, "{reason}");
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["orders"][0]["reference"], reference.as_str());
-    assert_eq!(body["orders"][0]["customer"]["email"], "marta.rossi@example.it");
+    let erased = all.iter().find(|d| d["topic"] == "customers/redact").expect("redact");
+    assert_eq!(erased["outcome"], "applied", "{erased:#}");
+    // The export, and every webhook body naming the person, are gone with the person.
+    assert_eq!(download().await.status(), StatusCode::NOT_FOUND);
+    let inbox = serde_json::to_string(&all).expect("json");
+    assert!(!inbox.contains("marta") && !inbox.contains("Marta"), "{inbox}");
 
     let o = app.order(&reference).await;
     let name = o["customer"]["name"].as_str().unwrap_or("");
