@@ -101,8 +101,11 @@ pub async fn start(service: &Service, request: CheckoutRequest, actor: &Actor) -
     let total: i64 = lines.iter().map(|l| l.unit_amount.saturating_mul(i64::from(l.quantity))).sum();
     let mut new = request.order;
     let workflow = new.workflow.clone();
-    let summary =
-        format!("Awaiting payment through Stripe Checkout: {} {}.", minor(total), request.currency.to_uppercase());
+    let summary = format!(
+        "Awaiting payment through Stripe Checkout: {} {}.",
+        super::minor_units(total),
+        request.currency.to_uppercase()
+    );
     new.notes = if new.notes.is_empty() { summary } else { format!("{summary}\n{}", new.notes) };
     if let Some(meta) = new.metadata.as_object_mut() {
         meta.insert("kiln_checkout".to_owned(), json!({ "amount_total": total, "currency": request.currency }));
@@ -158,8 +161,4 @@ pub async fn start(service: &Service, request: CheckoutRequest, actor: &Actor) -
         ))));
     }
     Ok(Started { order, tracking_url, session_id: created.id, checkout_url: created.url })
-}
-
-fn minor(amount: i64) -> String {
-    format!("{}.{:02}", amount / 100, (amount % 100).abs())
 }

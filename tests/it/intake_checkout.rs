@@ -160,6 +160,9 @@ async fn a_checkout_reaches_stripe_form_encoded_and_the_order_waits_for_its_paym
     deliver(&app, &event("evt_c1", "checkout.session.completed", &reference, "unpaid")).await;
     settled(&app).await;
     assert_eq!(app.order(&reference).await["status"], "awaiting_payment");
+    // As if the payment beat kiln's storing of the session id (or kiln died in between): the
+    // order is found by the session's `client_reference_id`, and linked then.
+    app.sql("DELETE FROM order_links").await;
     deliver(&app, &event("evt_c2", "checkout.session.async_payment_succeeded", &reference, "paid")).await;
     // A late copy of the unpaid completion changes nothing.
     deliver(&app, &event("evt_c3", "checkout.session.completed", &reference, "unpaid")).await;
@@ -171,6 +174,7 @@ async fn a_checkout_reaches_stripe_form_encoded_and_the_order_waits_for_its_paym
         app.events(&reference).await.iter().map(|e| e["kind"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(kinds, ["created", "paid"]);
     assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1, "no second order for the session");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM order_links WHERE external_id = '{SESSION}'")).await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'notify_staff'").await, 1, "the shop hears once");
 }
 
