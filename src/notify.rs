@@ -410,6 +410,10 @@ impl Notifier {
         let Some(config) = &self.service.config().intake.shopify else {
             return Vec::new();
         };
+        // Most orders did not come from Shopify: no reads for them.
+        if config.metafield.is_none() || order.external_ids.shopify.is_none() || event.to_stage.is_none() {
+            return Vec::new();
+        }
         let stage = event.to_stage.as_deref().unwrap_or_default();
         let label = self
             .service
