@@ -73,6 +73,13 @@ enum ReconcileCommand {
         #[arg(long, default_value = "3d", value_parser = humantime::parse_duration)]
         since: std::time::Duration,
     },
+    /// List Shopify's orders (Admin API) and create the ones kiln does not have; running it
+    /// twice creates nothing the second time.
+    Shopify {
+        /// How far back, e.g. `3d`, `12h`.
+        #[arg(long, default_value = "3d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +187,7 @@ pub async fn run() -> ExitCode {
             return import_orders(config, &file, dry_run).await;
         }
         Command::Reconcile { command: ReconcileCommand::Stripe { since } } => reconcile_stripe(config, since).await,
+        Command::Reconcile { command: ReconcileCommand::Shopify { since } } => reconcile_shopify(config, since).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +287,29 @@ async fn reconcile_stripe(config: Config, since: std::time::Duration) -> anyhow:
     } else {
         anyhow::bail!("{} sessions could not be handled", report.failed.len())
     }
+}
+
+async fn reconcile_shopify(config: Config, since: std::time::Duration) -> anyhow::Result<()> {
+    let from = chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::days(3));
+    let service = build_service(config).await?;
+    let applier = crate::intake::Applier::new(service)?;
+    let report = applier.reconcile_shopify(from).await.map_err(|e| anyhow::anyhow!(e))?;
+    for key in &report.created {
+        println!("created the order of Shopify order {key}");
+    }
+    for (key, why) in &report.failed {
+        println!("could not handle {key}: {why}");
+    }
+    println!(
+        "{} Shopify orders since {}: {} orders created, {} already present, {} cancelled, {} failed",
+        report.listed,
+        from.format("%Y-%m-%d %H:%M UTC"),
+        report.created.len(),
+        report.present,
+        report.unpaid,
+        report.failed.len()
+    );
+    if report.failed.is_empty() { Ok(()) } else { anyhow::bail!("{} orders could not be handled", report.failed.len()) }
 }
 
 /// `kiln import orders`: exit code 0 when every row was imported (or skipped as imported

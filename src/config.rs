@@ -341,6 +341,16 @@ const ENV: &[(&str, Setter)] = &[
         stripe.api_key = Some(SecretString::from(v.to_owned()));
         Ok(())
     }),
+    ("KILN_INTAKE_SHOPIFY_WEBHOOK_SECRETS", |c, v| {
+        let shopify = c.intake.shopify.as_mut().ok_or("set up [intake.shopify] in kiln.toml first")?;
+        shopify.webhook_secrets = v.split(',').map(|s| SecretString::from(s.trim().to_owned())).collect();
+        Ok(())
+    }),
+    ("KILN_INTAKE_SHOPIFY_ACCESS_TOKEN", |c, v| {
+        let shopify = c.intake.shopify.as_mut().ok_or("set up [intake.shopify] in kiln.toml first")?;
+        shopify.access_token = Some(SecretString::from(v.to_owned()));
+        Ok(())
+    }),
     ("KILN_MEDIA_MAX_PIXELS", |c, v| {
         c.media.max_pixels = v.parse().map_err(|_| format!("`{v}` is not a number of pixels"))?;
         Ok(())

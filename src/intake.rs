@@ -3,9 +3,15 @@
 //! change path, so a crash after the answer loses nothing (the inbox is the record, not the
 //! request) and a redelivery changes nothing.
 
+pub mod checkout;
 pub mod config;
 pub mod csv_import;
 pub mod reconcile;
+pub mod shopify;
+mod shopify_api;
+pub mod shopify_apply;
+mod shopify_compliance;
+pub mod shopify_writeback;
 pub mod stripe;
 mod stripe_api;
 pub mod workshop;
@@ -19,8 +25,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::change::Change;
-use crate::domain::model::{Actor, Customer, ExternalIds, LineItem};
-use crate::domain::order::{EmailAddress, Language, PhoneNumber, Priority, Source, Visibility};
+use crate::domain::model::{Actor, Customer, ExternalIds, LineItem, Order};
+use crate::domain::order::{EmailAddress, Language, PhoneNumber, Priority, Source, Status, Visibility};
 use crate::domain::transition::Action;
 use crate::service::{Linked, NewOrder, Service, ServiceError};
 use crate::store::inbox::{self, Entry, Outcome};
@@ -41,6 +47,8 @@ const CONCURRENCY: usize = 8;
 pub struct Applier {
     service: Service,
     http: reqwest::Client,
+    /// Shopify product types by product id, and when they were read (routing by type).
+    product_types: std::sync::Mutex<std::collections::HashMap<i64, (String, std::time::Instant)>>,
 }
 
 impl Applier {
@@ -51,7 +59,7 @@ impl Applier {
             .timeout(Duration::from_secs(15))
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Arc::new(Self { service, http }))
+        Ok(Arc::new(Self { service, http, product_types: std::sync::Mutex::default() }))
     }
 
     /// Applies deliveries as they arrive until `stop` is cancelled.
@@ -111,6 +119,10 @@ impl Applier {
                 Some(config) => self.apply_stripe(config, entry).await,
                 None => Outcome::Parked("Stripe intake is not configured any more".to_owned()),
             },
+            "shopify" => match &self.service.config().intake.shopify {
+                Some(config) => self.apply_shopify(config, entry).await,
+                None => Outcome::Parked("Shopify intake is not configured any more".to_owned()),
+            },
             "workshop" => match &self.service.config().intake.workshop {
                 Some(_) => self.apply_workshop(entry).await,
                 None => Outcome::Parked("the workshop webhook is not configured any more".to_owned()),
@@ -125,6 +137,13 @@ impl Applier {
         match stripe::intent(&entry.topic, entry.payload.as_bytes()) {
             Intent::Ignore(why) => Outcome::Ignored(why),
             Intent::Paid(session) => {
+                match self.checkout_order(&session).await {
+                    Ok(Some(order)) if order.state.status == Status::AwaitingPayment => {
+                        return self.pay(entry, &order, &session).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return retry(&e),
+                }
                 // A delivery whose order exists although no delivery of its session is recorded
                 // as applied made that order itself, and its applier died before saying so.
                 match inbox::linked_order(db, "stripe", &session.id).await {
@@ -137,8 +156,14 @@ impl Applier {
                     Err(e) => retry(&e),
                 }
             }
-            Intent::AwaitingPayment(session) => match inbox::linked_order(db, "stripe", &session.id).await {
-                Ok(Some(id)) => self.already(id, &session).await,
+            Intent::AwaitingPayment(session) => match self.checkout_order(&session).await {
+                Ok(Some(order)) if order.state.status == Status::AwaitingPayment => Outcome::Ignored(format!(
+                    "the payment is still pending; order {} enters production when Stripe reports it paid",
+                    order.reference
+                )),
+                Ok(Some(order)) => {
+                    Outcome::Ignored(format!("order {} was already made for session {}", order.reference, session.id))
+                }
                 Ok(None) => Outcome::Parked(
                     "the payment is still pending; the order is created when Stripe reports it paid".to_owned(),
                 ),
@@ -146,15 +171,77 @@ impl Applier {
             },
             Intent::PaymentFailed(session) | Intent::Expired(session) => {
                 let what = if entry.topic.ends_with("expired") { "expired" } else { "its payment failed" };
-                match inbox::linked_order(db, "stripe", &session.id).await {
-                    Ok(Some(id)) => Outcome::Ignored(format!(
-                        "the session {what}, but order {} was already made for it from a payment",
-                        self.reference(id).await
+                match self.checkout_order(&session).await {
+                    Ok(Some(order)) if order.state.status == Status::AwaitingPayment => {
+                        self.call_off(entry, &order, &session, what).await
+                    }
+                    Ok(Some(order)) => Outcome::Ignored(format!(
+                        "the session {what}, but order {} is {} (it was paid, or called off before)",
+                        order.reference, order.state.status
                     )),
                     Ok(None) => Outcome::Ignored(format!("the session {what}; no order was made for it")),
                     Err(e) => retry(&e),
                 }
             }
+        }
+    }
+
+    /// The order standing for `session`: the one linked to it, or the one kiln made for a
+    /// Checkout it started (named by `client_reference_id`) whose link is not stored yet.
+    async fn checkout_order(&self, session: &Session) -> Result<Option<Order>, sqlx::Error> {
+        let db = self.service.db();
+        if let Some(id) = inbox::linked_order(db, "stripe", &session.id).await? {
+            return orders::by_id(db, id).await;
+        }
+        let Some(reference) = &session.client_reference_id else {
+            return Ok(None);
+        };
+        // A reference alone is not enough: another system may set `client_reference_id` too.
+        let order = orders::by_reference(db, reference).await?;
+        Ok(order.filter(|o| o.state.status == Status::AwaitingPayment && o.metadata.get("kiln_checkout").is_some()))
+    }
+
+    /// Puts a paid order kiln made for a Checkout into its first stage, through the change path.
+    async fn pay(&self, entry: &Entry, order: &Order, session: &Session) -> Outcome {
+        let mut note = format!("Paid through Stripe Checkout (session {}).", session.id);
+        if let (Some(amount), Some(currency)) = (session.amount_total, &session.currency) {
+            note.push_str(&format!(" Amount: {} {}.", minor_units(amount), currency.to_uppercase()));
+        }
+        let change = Change::Paid { internal_note: Some(note) };
+        let actor = Actor { name: "stripe".to_owned(), source: Source::Webhook };
+        match self.service.change(order.reference.as_str(), &change, &actor).await {
+            Ok(_) => {
+                // Its link may not be stored yet if the payment beat kiln's own answer.
+                if let Err(e) = self.service.link_order(order.id, "stripe", &session.id).await {
+                    tracing::warn!(error = %e.chain(), "cannot link a paid Checkout Session");
+                }
+                Outcome::Applied(Some(order.id))
+            }
+            Err(ServiceError::Refused(refusal)) => Outcome::Ignored(format!(
+                "order {} was not awaiting payment: {}",
+                order.reference,
+                refusal_text(&refusal)
+            )),
+            Err(e) => self.retry(entry, e.chain()),
+        }
+    }
+
+    /// Cancels an unpaid order kiln made for a Checkout that expired or whose payment failed.
+    async fn call_off(&self, entry: &Entry, order: &Order, session: &Session, what: &str) -> Outcome {
+        let change = Change::Act {
+            action: Action::Cancel,
+            expected_stage: None,
+            note: None,
+            internal_note: Some(format!("Stripe Checkout session {} {what}; the order was never paid.", session.id)),
+            photo_ids: Vec::new(),
+        };
+        let actor = Actor { name: "stripe".to_owned(), source: Source::Webhook };
+        match self.service.change(order.reference.as_str(), &change, &actor).await {
+            Ok(_) => Outcome::Applied(Some(order.id)),
+            Err(ServiceError::Refused(refusal)) => {
+                Outcome::Ignored(format!("order {} stays as it is: {}", order.reference, refusal_text(&refusal)))
+            }
+            Err(e) => self.retry(entry, e.chain()),
         }
     }
 

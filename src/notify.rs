@@ -21,6 +21,7 @@ use crate::domain::model::{Event, Order, jobs};
 use crate::domain::order::Channel;
 use crate::domain::transition::EventKind;
 use crate::i18n::Catalog;
+use crate::intake::shopify_writeback;
 use crate::service::{PhotoSize, Service};
 use crate::store::deliveries::{self, Job, NewDelivery, Settle, Status};
 use crate::store::{events, now_ms, orders};
@@ -319,6 +320,9 @@ impl Notifier {
                     Err(e) => bad(e),
                 }
             }
+            Some(shopify_writeback::CHANNEL) => {
+                shopify_writeback::send(&self.http, self.service.config().intake.shopify.as_ref(), message).await
+            }
             Some("webhook") => {
                 let hook: Webhook = match serde_json::from_value(message.clone()) {
                     Ok(h) => h,
@@ -366,8 +370,9 @@ impl Notifier {
 
     async fn publish(&self, order: &Order, event: &Event) -> Vec<NewDelivery> {
         let hooks = &self.service.config().notify.webhooks;
+        let mut out = self.shopify_write_back(order, event).await;
         if hooks.is_empty() {
-            return Vec::new();
+            return out;
         }
         let tracking_url = self.service.tracking_url(order.id).await.ok().flatten();
         let body = json!({
@@ -391,15 +396,42 @@ impl Notifier {
             }
         })
         .to_string();
-        hooks
-            .iter()
-            .map(|h| NewDelivery {
-                channel: "webhook".to_owned(),
-                recipient: h.name.clone(),
-                payload: json!({ "message": Webhook { endpoint: h.name.clone(), body: body.clone() } }).to_string(),
+        out.extend(hooks.iter().map(|h| NewDelivery {
+            channel: "webhook".to_owned(),
+            recipient: h.name.clone(),
+            payload: json!({ "message": Webhook { endpoint: h.name.clone(), body: body.clone() } }).to_string(),
+            skipped: None,
+        }));
+        out
+    }
+
+    /// The stage write-back to Shopify an event causes, if any (see `intake::shopify_writeback`).
+    async fn shopify_write_back(&self, order: &Order, event: &Event) -> Vec<NewDelivery> {
+        let Some(config) = &self.service.config().intake.shopify else {
+            return Vec::new();
+        };
+        // Most orders did not come from Shopify: no reads for them.
+        if config.metafield.is_none() || order.external_ids.shopify.is_none() || event.to_stage.is_none() {
+            return Vec::new();
+        }
+        let stage = event.to_stage.as_deref().unwrap_or_default();
+        let label = self
+            .service
+            .workflows()
+            .get(&order.workflow)
+            .and_then(|wf| wf.stage(stage))
+            .map(|s| s.wording.label.clone());
+        let url = self.service.tracking_url(order.id).await.ok().flatten();
+        let label = label.unwrap_or_else(|| stage.to_owned());
+        match shopify_writeback::message(config, order, event, &label, url.as_deref()) {
+            Some(message) => vec![NewDelivery {
+                channel: shopify_writeback::CHANNEL.to_owned(),
+                recipient: "metafield".to_owned(),
+                payload: json!({ "message": message }).to_string(),
                 skipped: None,
-            })
-            .collect()
+            }],
+            None => Vec::new(),
+        }
     }
 
     /// The template variables for `event` of `order` (see `docs/notifications.md`).
@@ -553,7 +585,8 @@ impl Notifier {
     }
 
     async fn staff(&self, order: &Order, event: &Event) -> ComposeResult {
-        if event.kind != EventKind::Created {
+        // A new order is news to the staff when it becomes work: created, or paid for.
+        if !matches!(event.kind, EventKind::Created | EventKind::Paid) {
             return Ok(Vec::new());
         }
         let config = &self.service.config().notify;

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod outbox;
 pub mod photos;
 mod postgres;
+pub mod redaction;
 mod sqlite;
 pub mod tokens;
 pub mod tracking;

@@ -264,7 +264,7 @@ fn entry(e: &Event, snapshot: &TrackSnapshot, photo_base: &str, wf: &Workflow, t
         key.as_deref().and_then(|k| wf.stage(k)).map(|s| s.text_for(t.language()).label.clone()).unwrap_or_default()
     };
     let title = match e.kind {
-        EventKind::Created => t.t("track.event_created").to_owned(),
+        EventKind::Created | EventKind::Paid => t.t("track.event_created").to_owned(),
         EventKind::Moved => stage_label(&e.to_stage),
         EventKind::Held => t.t("track.event_held").to_owned(),
         EventKind::Resumed => t.t("track.event_resumed").to_owned(),

@@ -45,6 +45,11 @@ pub enum Change {
         /// Who sees them.
         visibility: Visibility,
     },
+    /// The payment of an order awaiting it arrived: the order enters its first stage as work.
+    Paid {
+        /// Note for the shop (where the money came from).
+        internal_note: Option<String>,
+    },
 }
 
 /// Field edits; `None` leaves a field alone, `Some(None)` clears an optional one.
@@ -104,6 +109,15 @@ fn base_event(kind: EventKind, actor: &Actor, order: &Order) -> NewEvent {
 /// the jobs a new order causes — publishing, telling the staff, and telling the customer when
 /// that stage notifies and is visible to them.
 pub fn plan_creation(wf: &Workflow, order: Order, actor: &Actor) -> Plan {
+    if order.state.status == Status::AwaitingPayment {
+        // Not work yet, and nothing to tell anyone until it is paid ([`Change::Paid`]).
+        let event = NewEvent {
+            to_stage: Some(order.state.stage.clone()),
+            data: json!({ "priority": order.state.priority, "status": order.state.status }),
+            ..NewEvent::new(EventKind::Created, actor)
+        };
+        return Plan { order, events: vec![event], jobs: vec![NewJob { kind: jobs::PUBLISH_EVENT, event: 0 }] };
+    }
     let stage = wf.stage(&order.state.stage);
     let visible = stage.is_some_and(|s| s.visible);
     let event = NewEvent {
@@ -143,6 +157,30 @@ pub fn plan(wf: &Workflow, order: &Order, change: &Change, actor: &Actor, now: D
             plan.event(event, decision.notify_customer);
         }
         Change::Edit(edits) => edit(wf, &mut plan, order, edits, actor)?,
+        Change::Paid { internal_note } => {
+            if order.state.status != Status::AwaitingPayment {
+                return Err(Refusal::NotAllowed {
+                    current: order.state.stage.clone(),
+                    reason: format!("the order is {}, not awaiting payment", order.state.status),
+                    allowed: allowed_actions(wf, &order.state),
+                });
+            }
+            let stage = wf.stage(&order.state.stage);
+            let visible = stage.is_some_and(|s| s.visible);
+            plan.order.state.status =
+                if stage.is_some_and(|s| s.is_final()) { Status::Completed } else { Status::Open };
+            plan.order.stage_entered_at = now;
+            let event = NewEvent {
+                to_stage: Some(order.state.stage.clone()),
+                internal_note: internal_note.clone(),
+                visibility: if visible { Visibility::Customer } else { Visibility::Internal },
+                data: json!({ "priority": order.state.priority }),
+                ..NewEvent::new(EventKind::Paid, actor)
+            };
+            // From now on it is an order like any other: the staff and the customer hear of it.
+            plan.event(event, visible && stage.is_some_and(|s| s.notify));
+            plan.jobs.push(NewJob { kind: jobs::NOTIFY_STAFF, event: plan.events.len() - 1 });
+        }
         Change::Note { body, visibility, notify } => {
             let event = NewEvent {
                 note: Some(body.clone()),

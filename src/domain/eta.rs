@@ -93,6 +93,8 @@ pub fn estimate(input: &EtaInput<'_>) -> Eta {
         Status::Completed => return Eta::Done,
         Status::Cancelled => return Eta::Cancelled,
         Status::Open => {}
+        // Not started until paid: nothing is promised yet.
+        Status::AwaitingPayment => return Eta::Paused { remaining: Duration::ZERO },
     }
     let wf = input.workflow;
     let Some(position) = wf.position(input.stage) else {

@@ -15,7 +15,13 @@ pub fn state_after(wf: Option<&Workflow>, events: &[Event], now: &OrderState) ->
     let mut stage = None;
     let mut priority = None;
     let mut cancelled = false;
+    let mut awaiting = false;
     for event in events {
+        // An order made by a Checkout awaits its payment until its `paid` event.
+        if event.kind == EventKind::Created {
+            awaiting = event.data.get("status").and_then(Value::as_str) == Some(Status::AwaitingPayment.as_str());
+        }
+        awaiting &= event.kind != EventKind::Paid;
         // Stage events name where the order went; the others carry the stage they happened in.
         let here = event.to_stage.as_deref().or_else(|| event.data.get("stage").and_then(Value::as_str));
         if let Some(here) = here {
@@ -31,6 +37,8 @@ pub fn state_after(wf: Option<&Workflow>, events: &[Event], now: &OrderState) ->
     let finished = wf.and_then(|wf| wf.stage(&stage)).is_some_and(|s| s.is_final());
     let status = if cancelled {
         Status::Cancelled
+    } else if awaiting {
+        Status::AwaitingPayment
     } else if finished {
         Status::Completed
     } else {

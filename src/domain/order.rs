@@ -54,8 +54,9 @@ string_enum! {
 }
 
 string_enum! {
-    /// Whether an order is still moving.
-    Status { Open = "open", Completed = "completed", Cancelled = "cancelled" }
+    /// Whether an order is still moving; `awaiting_payment` is not yet work for the shop (a
+    /// Checkout kiln started, not paid yet).
+    Status { Open = "open", Completed = "completed", Cancelled = "cancelled", AwaitingPayment = "awaiting_payment" }
 }
 
 string_enum! {

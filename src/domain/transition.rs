@@ -18,6 +18,7 @@ string_enum! {
         LinkReissued = "link_reissued",
         LinkRevoked = "link_revoked",
         PhotosAdded = "photos_added",
+        Paid = "paid",
     }
 }
 
@@ -126,10 +127,13 @@ pub fn allowed_actions(wf: &Workflow, state: &OrderState) -> Vec<AllowedAction> 
     let Some(stage) = wf.stage(&state.stage) else {
         return Vec::new();
     };
+    let cancel = AllowedAction { action: ActionKind::Cancel, to: None, label: "Cancel order".to_owned() };
+    if state.status == Status::AwaitingPayment {
+        return vec![cancel];
+    }
     if state.status != Status::Open || stage.is_final() {
         return Vec::new();
     }
-    let cancel = AllowedAction { action: ActionKind::Cancel, to: None, label: "Cancel order".to_owned() };
     if state.priority == Priority::Hold {
         let resume = AllowedAction { action: ActionKind::Resume, to: None, label: "Resume".to_owned() };
         return vec![resume, cancel];
@@ -170,6 +174,9 @@ pub fn decide(
     match state.status {
         Status::Open if stage.is_final() => return Err(refuse("the order is already in its final stage".to_owned())),
         Status::Open => {}
+        // Not paid yet: it can be called off, but it is no work to move.
+        Status::AwaitingPayment if *action == Action::Cancel => {}
+        Status::AwaitingPayment => return Err(refuse("the order is awaiting payment".to_owned())),
         closed => return Err(refuse(format!("the order is {closed}"))),
     }
     let held = state.priority == Priority::Hold;

@@ -20,11 +20,13 @@ pub struct IntakeConfig {
     pub stripe: Option<StripeConfig>,
     /// The workshop system's webhooks (`POST /hooks/workshop`); off when absent.
     pub workshop: Option<WorkshopConfig>,
+    /// Shopify webhooks (`POST /hooks/shopify`) and the stage write-back; off when absent.
+    pub shopify: Option<ShopifyConfig>,
 }
 
 impl Default for IntakeConfig {
     fn default() -> Self {
-        Self { apply: true, lease: std::time::Duration::from_secs(300), stripe: None, workshop: None }
+        Self { apply: true, lease: std::time::Duration::from_secs(300), stripe: None, workshop: None, shopify: None }
     }
 }
 
@@ -60,7 +62,87 @@ pub struct StripeConfig {
     pub api_version: String,
     /// Workflow of orders created from sessions without `metadata.kiln_workflow`.
     pub default_workflow: String,
+    /// Where Stripe sends the customer after paying a Checkout kiln started; the order's
+    /// tracking page when absent.
+    #[serde(default)]
+    pub success_url: Option<String>,
+    /// Where Stripe sends the customer who leaves such a Checkout; the tracking page when
+    /// absent.
+    #[serde(default)]
+    pub cancel_url: Option<String>,
 }
+
+/// Shopify: the shop, its app's webhook secrets, and Admin API access.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyConfig {
+    /// The shop, e.g. `marble-works.myshopify.com` (webhooks from other shops are ignored).
+    pub shop_domain: String,
+    /// The app's client secrets (webhooks are signed with them); old and new while rotating.
+    pub webhook_secrets: Vec<SecretString>,
+    /// Admin API access token (`shpat_…`): product types for routing, the stage write-back,
+    /// reconciliation.
+    #[serde(default)]
+    pub access_token: Option<SecretString>,
+    /// The pinned Admin API version, e.g. `2025-01`.
+    #[serde(default = "default_shopify_version")]
+    pub api_version: String,
+    /// The Admin API's origin; `https://{shop_domain}` when absent (a compatible server in tests).
+    #[serde(default)]
+    pub admin_base: Option<String>,
+    /// Where the stage is written on the Shopify order; no write-back when absent.
+    #[serde(default)]
+    pub metafield: Option<MetafieldConfig>,
+    /// Workflow of orders no route picks.
+    pub default_workflow: String,
+    /// Routing rules, first match wins.
+    #[serde(default)]
+    pub routes: Vec<ShopifyRoute>,
+}
+
+impl ShopifyConfig {
+    /// The Admin API's origin, without a trailing slash.
+    pub fn admin_base(&self) -> String {
+        match &self.admin_base {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => format!("https://{}", self.shop_domain),
+        }
+    }
+}
+
+/// The order metafield the stage is written to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetafieldConfig {
+    /// e.g. `kiln`.
+    pub namespace: String,
+    /// e.g. `stage`.
+    pub key: String,
+}
+
+/// One routing rule: an order matching its one condition goes to `workflow`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyRoute {
+    /// An order tag (case-insensitive).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// The start of a line item's SKU.
+    #[serde(default)]
+    pub sku_prefix: Option<String>,
+    /// A line item's product type (read through the Admin API, cached).
+    #[serde(default)]
+    pub product_type: Option<String>,
+    /// The workflow.
+    pub workflow: String,
+}
+
+fn default_shopify_version() -> String {
+    SHOPIFY_API_VERSION.to_owned()
+}
+
+/// The Admin API version kiln's requests are written against.
+pub const SHOPIFY_API_VERSION: &str = "2025-01";
 
 fn default_api_base() -> String {
     "https://api.stripe.com".to_owned()
@@ -98,12 +180,24 @@ impl IntakeConfig {
                     format!("`{}` must start with https:// or http://", stripe.api_base),
                 ));
             }
+            for (name, url) in [("success_url", &stripe.success_url), ("cancel_url", &stripe.cancel_url)] {
+                if let Some(url) = url
+                    && url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "https" | "http"))
+                {
+                    let field =
+                        if name == "success_url" { "intake.stripe.success_url" } else { "intake.stripe.cancel_url" };
+                    return Err((field, format!("`{url}` is not an http(s) URL")));
+                }
+            }
             if !workflows.is_empty() && !workflows.contains(&stripe.default_workflow.as_str()) {
                 return Err((
                     "intake.stripe.default_workflow",
                     format!("no workflow `{}` (known: {})", stripe.default_workflow, workflows.join(", ")),
                 ));
             }
+        }
+        if let Some(shopify) = &self.shopify {
+            validate_shopify(shopify, workflows)?;
         }
         if let Some(workshop) = &self.workshop {
             if workshop.secrets.is_empty() {
@@ -117,4 +211,48 @@ impl IntakeConfig {
         }
         Ok(())
     }
+}
+
+fn validate_shopify(shopify: &ShopifyConfig, workflows: &[&str]) -> Result<(), (&'static str, String)> {
+    let domain = &shopify.shop_domain;
+    if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+        return Err((
+            "intake.shopify.shop_domain",
+            format!("`{domain}` is not a shop domain such as `shop.myshopify.com`"),
+        ));
+    }
+    if shopify.webhook_secrets.is_empty() || shopify.webhook_secrets.iter().any(|s| s.expose_secret().is_empty()) {
+        return Err(("intake.shopify.webhook_secrets", "needs at least one non-empty secret".to_owned()));
+    }
+    if let Some(base) = &shopify.admin_base
+        && !(base.starts_with("https://") || base.starts_with("http://"))
+    {
+        return Err(("intake.shopify.admin_base", format!("`{base}` must start with https:// or http://")));
+    }
+    if shopify.metafield.is_some() && shopify.access_token.is_none() {
+        return Err(("intake.shopify.metafield", "the stage write-back needs an access_token".to_owned()));
+    }
+    let known = |w: &str| workflows.is_empty() || workflows.contains(&w);
+    if !known(&shopify.default_workflow) {
+        return Err((
+            "intake.shopify.default_workflow",
+            format!("no workflow `{}` (known: {})", shopify.default_workflow, workflows.join(", ")),
+        ));
+    }
+    for (i, route) in shopify.routes.iter().enumerate() {
+        let conditions = [&route.tag, &route.sku_prefix, &route.product_type].iter().filter(|c| c.is_some()).count();
+        if conditions != 1 {
+            return Err((
+                "intake.shopify.routes",
+                format!("route {}: give exactly one of tag, sku_prefix, product_type", i + 1),
+            ));
+        }
+        if route.product_type.is_some() && shopify.access_token.is_none() {
+            return Err(("intake.shopify.routes", format!("route {}: product_type needs an access_token", i + 1)));
+        }
+        if !known(&route.workflow) {
+            return Err(("intake.shopify.routes", format!("route {}: no workflow `{}`", i + 1, route.workflow)));
+        }
+    }
+    Ok(())
 }

@@ -99,7 +99,18 @@ impl Service {
         idem: Option<Idempotency>,
         render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
     ) -> Result<Created, ServiceError> {
-        self.create(new, actor, idem, None, render).await
+        self.create(new, actor, idem, None, false, render).await
+    }
+
+    /// Creates an order that waits for its payment (a Checkout kiln starts): in its first
+    /// stage but `awaiting_payment`, so it is no work for the shop and nobody is told until
+    /// [`crate::domain::change::Change::Paid`]. Returns it with its tracking URL.
+    pub async fn create_awaiting_payment(&self, new: NewOrder, actor: &Actor) -> Result<(Order, String), ServiceError> {
+        let render = |_: &Order, _: &[LineItem], url: &str| Rendered { status: 201, body: url.to_owned() };
+        match self.create(new, actor, None, None, true, render).await? {
+            Created::New { response, order, .. } => Ok((*order, response.body)),
+            Created::Replayed(_) => Err(ServiceError::broken("an order without an idempotency key was replayed")),
+        }
     }
 
     /// Creates the one order that stands for object `external_id` of `source` (a Stripe
@@ -116,7 +127,7 @@ impl Service {
             return Ok(Linked::Existing(id));
         }
         let render = |_: &Order, _: &[LineItem], _: &str| Rendered { status: 201, body: String::new() };
-        match self.create(new, actor, None, Some((source, external_id)), render).await? {
+        match self.create(new, actor, None, Some((source, external_id)), false, render).await? {
             Created::New { order, .. } => Ok(Linked::New(order)),
             Created::Replayed(_) => inbox::linked_order(self.db(), source, external_id)
                 .await?
@@ -131,6 +142,7 @@ impl Service {
         actor: &Actor,
         idem: Option<Idempotency>,
         link: Option<(&str, &str)>,
+        awaiting_payment: bool,
         render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
     ) -> Result<Created, ServiceError> {
         let wf = self.workflows().get(&new.workflow).ok_or_else(|| {
@@ -162,7 +174,13 @@ impl Service {
             None => OrderRef::numbered(&self.config().reference_prefix, orders::next_reference_number(&mut tx).await?),
         };
         let now = store::from_ms(new.created_at.unwrap_or_else(Utc::now).timestamp_millis());
-        let status = if stage.is_final() { Status::Completed } else { Status::Open };
+        let status = if awaiting_payment {
+            Status::AwaitingPayment
+        } else if stage.is_final() {
+            Status::Completed
+        } else {
+            Status::Open
+        };
         let (priority, resume_priority) = match new.priority {
             Priority::Hold => (Priority::Hold, Some(Priority::Standard)),
             p => (p, None),
@@ -224,6 +242,19 @@ impl Service {
         let event = plan.events.into_iter().zip(event_ids).map(|(e, id)| recorded(e, id, order.id, now)).next();
         let event = event.ok_or_else(|| ServiceError::broken("a new order's plan has no event"))?;
         Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
+    }
+
+    /// Links order `order_id` to object `external_id` of `source` (a Checkout Session kiln
+    /// created for it); `false` if that object already stands for an order.
+    pub async fn link_order(&self, order_id: i64, source: &str, external_id: &str) -> Result<bool, ServiceError> {
+        let mut tx = self.db().begin().await?;
+        if inbox::link(&mut tx, source, external_id, order_id, store::now_ms()).await? {
+            tx.commit().await?;
+            Ok(true)
+        } else {
+            tx.rollback().await?;
+            Ok(false)
+        }
     }
 
     /// Puts the workshop system's events that arrived before this order back in line.

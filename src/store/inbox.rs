@@ -58,12 +58,12 @@ pub struct Entry {
 const COLUMNS: &str = "id, source, event_id, delivery_id, topic, subject, occurred_at, payload, received_at, \
     outcome, reason, order_id, attempts";
 
-/// Records a delivery as pending; `false` if the sender's event id is already recorded (a
-/// retry, or a concurrent copy: the unique key lets exactly one of them in).
+/// Records a delivery as pending; `false` if the sender's event id (or its delivery id) is
+/// already recorded (a retry, or a concurrent copy: the unique keys let exactly one in).
 pub async fn record(db: &Db, d: &NewDelivery<'_>, now_ms: i64) -> Result<bool, sqlx::Error> {
     const SQL: &str = "INSERT INTO inbox (source, event_id, delivery_id, topic, subject, payload, received_at, \
         outcome, attempts, run_at, updated_at, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7, $7, $8) \
-        ON CONFLICT (source, event_id) DO NOTHING";
+        ON CONFLICT DO NOTHING";
     // One statement that commits by itself: a webhook's answer waits for nothing else.
     let inserted = on_writer!(db, |conn| {
         sqlx::query(SQL)
@@ -127,6 +127,8 @@ pub async fn claim(db: &Db, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Ve
 pub enum Outcome {
     /// Done; it created or changed this order.
     Applied(Option<i64>),
+    /// Done, with what an operator should know (where an export is, how much was erased).
+    AppliedWith(Option<i64>, String),
     /// Nothing to do, and why.
     Ignored(String),
     /// Cannot apply yet (it waits for something), and why; applied again later.
@@ -148,6 +150,7 @@ pub async fn finish(db: &Db, entry: &Entry, outcome: &Outcome, now_ms: i64) -> R
         locked_until = NULL, updated_at = $5 WHERE id = $6 AND outcome = 'running' AND attempts = $7";
     let (state, reason, order, run_at) = match outcome {
         Outcome::Applied(order) => ("applied", None, *order, now_ms),
+        Outcome::AppliedWith(order, note) => ("applied", Some(note.as_str()), *order, now_ms),
         Outcome::Ignored(why) => ("ignored", Some(why.as_str()), None, now_ms),
         Outcome::Parked(why) => ("parked", Some(why.as_str()), None, now_ms),
         Outcome::Retry { error, retry_at } => ("pending", Some(error.as_str()), None, *retry_at),

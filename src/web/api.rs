@@ -1,5 +1,7 @@
 //! The JSON API under `/api/v1`, with its OpenAPI document generated from the handlers.
 
+pub mod checkout;
+pub mod data_exports;
 pub mod history;
 pub mod imports;
 pub mod inbox;
@@ -68,6 +70,8 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(messages::router())
         .merge(inbox::router())
         .merge(imports::router())
+        .merge(checkout::router())
+        .merge(data_exports::router())
         .merge(photos::router())
         .merge(history::router())
         .merge(links::router())

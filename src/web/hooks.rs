@@ -11,7 +11,7 @@ use axum::routing::post;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::intake::{stripe, workshop};
+use crate::intake::{shopify, shopify_apply, stripe, workshop};
 use crate::service::Service;
 use crate::standard_webhooks;
 use crate::store::inbox;
@@ -20,7 +20,10 @@ use crate::web::error::ApiError;
 
 /// Routes under `/hooks`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/hooks/stripe", post(stripe_hook)).route("/hooks/workshop", post(workshop_hook))
+    Router::new()
+        .route("/hooks/stripe", post(stripe_hook))
+        .route("/hooks/workshop", post(workshop_hook))
+        .route("/hooks/shopify", post(shopify_hook))
 }
 
 /// `POST /hooks/stripe`: a Stripe event, signed with `Stripe-Signature`.
@@ -92,6 +95,64 @@ async fn workshop_hook(
         topic: workshop::STAGE_CHANGED,
         subject: subject.as_deref(),
         occurred_at: parsed.as_ref().map(|e| e.occurred_at),
+        payload,
+    };
+    record(&service, &delivery).await
+}
+
+/// `POST /hooks/shopify`: a Shopify webhook, signed with `X-Shopify-Hmac-Sha256`.
+async fn shopify_hook(
+    State(service): State<Service>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Some(config) = &service.config().intake.shopify else {
+        return Err(ApiError::not_found("Shopify intake is not configured on this kiln"));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let secrets: Vec<&str> = config.webhook_secrets.iter().map(|s| s.expose_secret()).collect();
+    // Refused deliveries are recorded nowhere: anyone can post here.
+    if !shopify::verify(header("x-shopify-hmac-sha256"), &body, &secrets) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad-signature",
+            "Signature refused",
+            "X-Shopify-Hmac-Sha256 is missing or matches no configured secret",
+        )
+        .field("X-Shopify-Hmac-Sha256"));
+    }
+    let bad = |field: &str, why: &str| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-body", "Delivery refused", why.to_owned()).field(field)
+    };
+    let topic = header("x-shopify-topic").ok_or_else(|| bad("X-Shopify-Topic", "the header is missing"))?;
+    let webhook_id =
+        header("x-shopify-webhook-id").ok_or_else(|| bad("X-Shopify-Webhook-Id", "the header is missing"))?;
+    let payload = std::str::from_utf8(&body).map_err(|_| bad("body", "the body is not UTF-8"))?;
+    let shop = header("x-shopify-shop-domain").unwrap_or(&config.shop_domain);
+    // Deduplicated on the webhook id and on (topic, event id); order topics also carry the
+    // business key (shop, order id) as their subject: one order's events apply in order, and
+    // the order made for it is unique.
+    let event_id = match header("x-shopify-event-id") {
+        Some(event) => format!("{topic}:{event}"),
+        None => format!("webhook:{webhook_id}"),
+    };
+    let order = shopify::ORDER_TOPICS.contains(&topic).then(|| shopify::order(&body).ok()).flatten();
+    // A customer's compliance requests apply one at a time, in arrival order (an export asked
+    // for before an erasure is made before it).
+    let subject = match &order {
+        Some(o) => Some(shopify_apply::order_key(shop, o.id)),
+        None if shopify::COMPLIANCE_TOPICS.contains(&topic) => {
+            shopify::compliance(&body).ok().map(|c| shopify::compliance_subject(&c))
+        }
+        None => None,
+    };
+    let delivery = inbox::NewDelivery {
+        source: "shopify",
+        event_id: &event_id,
+        delivery_id: Some(webhook_id),
+        topic,
+        subject: subject.as_deref(),
+        occurred_at: order.as_ref().and_then(|o| o.updated_at),
         payload,
     };
     record(&service, &delivery).await

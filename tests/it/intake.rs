@@ -64,6 +64,8 @@ fn stripe(api_base: Option<&str>) -> impl FnOnce(&mut Config) {
             api_base: api_base.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
             api_version: "2024-06-20".to_owned(),
             default_workflow: "jobshop".to_owned(),
+            success_url: None,
+            cancel_url: None,
         });
     }
 }

@@ -4,6 +4,8 @@
 mod helpers;
 mod import;
 mod intake;
+mod intake_checkout;
+mod intake_shopify;
 
 /// Photos as phones and attackers make them, shared with the library's unit tests.
 #[path = "../../src/media/tests/fixtures.rs"]

@@ -145,3 +145,23 @@ fn notes_are_events_and_only_customer_notes_may_notify() {
     let plan_b = plan(&stone(), &order("fabrication"), &note, &actor(), at(9)).expect("allowed");
     assert_eq!(plan_b.jobs.len(), 1, "internal notes never reach the customer");
 }
+
+#[test]
+fn an_order_awaiting_payment_is_created_quietly_and_paying_makes_it_work() {
+    let wf = stone();
+    let mut waiting = order("quarry_extraction");
+    waiting.state.status = Status::AwaitingPayment;
+    let created = plan_creation(&wf, waiting.clone(), &actor());
+    let kinds: Vec<_> = created.jobs.iter().map(|j| j.kind).collect();
+    assert_eq!(kinds, [jobs::PUBLISH_EVENT], "nobody is told about an unpaid order");
+    assert_eq!(created.events[0].data["status"], "awaiting_payment");
+
+    let paid = plan(&wf, &waiting, &Change::Paid { internal_note: Some("Paid".to_owned()) }, &actor(), at(2))
+        .expect("paying is allowed");
+    assert_eq!(paid.order.state.status, Status::Open);
+    assert_eq!(paid.order.stage_entered_at, at(2));
+    assert_eq!(paid.events[0].kind, EventKind::Paid);
+    assert!(paid.jobs.iter().any(|j| j.kind == jobs::NOTIFY_STAFF), "the shop hears of it now");
+    // Paying twice is refused: the second payment event changes nothing.
+    assert!(plan(&wf, &paid.order, &Change::Paid { internal_note: None }, &actor(), at(3)).is_err());
+}

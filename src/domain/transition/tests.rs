@@ -133,3 +133,17 @@ fn every_preset_can_be_walked_from_first_to_final_stage() {
         assert_eq!(steps, wf.stages.len() - 1, "{}", wf.key);
     }
 }
+
+#[test]
+fn an_order_awaiting_payment_can_only_be_cancelled() {
+    let wf = preset("print");
+    let waiting = OrderState { status: Status::AwaitingPayment, ..open_at("spec_review") };
+    let Err(Refusal::NotAllowed { reason, allowed, .. }) = decide(&wf, &waiting, &move_to("queued"), None) else {
+        panic!("an unpaid order must not move");
+    };
+    assert!(reason.contains("awaiting payment"), "{reason}");
+    assert_eq!(allowed.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["cancel"]);
+    assert!(decide(&wf, &waiting, &Action::Hold, None).is_err());
+    let cancelled = decide(&wf, &waiting, &Action::Cancel, None).expect("cancel allowed");
+    assert_eq!(cancelled.state.status, Status::Cancelled);
+}

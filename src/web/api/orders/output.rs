@@ -71,7 +71,7 @@ pub struct OrderOut {
     pub workflow: String,
     /// Current stage.
     pub stage: StageOut,
-    /// `open`, `completed` or `cancelled`.
+    /// `open`, `completed`, `cancelled`, or `awaiting_payment` (a Stripe Checkout not paid yet: no work).
     pub status: String,
     /// `rush`, `standard` or `hold`.
     pub priority: String,

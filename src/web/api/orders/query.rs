@@ -29,7 +29,7 @@ pub struct ListQuery {
     stage: Option<String>,
     /// `rush`, `standard` or `hold`.
     priority: Option<String>,
-    /// `open`, `completed` or `cancelled`.
+    /// `open`, `completed`, `cancelled` or `awaiting_payment`.
     status: Option<String>,
     /// `true`: only open orders that are late (longer in their stage than the workflow
     /// expects, or past their due date); `false`: only orders that are not.
