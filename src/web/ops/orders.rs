@@ -27,7 +27,7 @@ use crate::web::error::ApiError;
 /// Rows per list page.
 const PAGE: u32 = 50;
 /// Cards a board shows per stage before pointing at the list.
-const BOARD_COLUMN: usize = 200;
+const BOARD_COLUMN: usize = 60;
 /// Orders one bulk request may act on.
 const MAX_BULK: usize = 500;
 
