@@ -42,6 +42,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// Key of the form tokens: derived from the sealing key, so one secret serves both.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -73,8 +75,9 @@ impl Sealer {
 
     /// Builds a sealer from 32 raw bytes.
     pub fn from_bytes(key: &[u8]) -> Result<Self, String> {
+        let mac_key: [u8; 32] = Sha256::new().chain_update(b"kiln form tokens\0").chain_update(key).finalize().into();
         Aes256Gcm::new_from_slice(key)
-            .map(|cipher| Self { cipher })
+            .map(|cipher| Self { cipher, mac_key })
             .map_err(|_| format!("the secret key must be 32 bytes, not {}", key.len()))
     }
 
@@ -92,6 +95,25 @@ impl Sealer {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// A token binding `message` to `context` (HMAC-SHA256, base64url), for forms that must
+    /// prove they were rendered by this server for this page; check with [`Sealer::verify`].
+    pub fn sign(&self, context: &str, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.mac_key) else {
+            unreachable!("HMAC accepts keys of any length")
+        };
+        mac.update(context.as_bytes());
+        mac.update(b"\0");
+        mac.update(message.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is what [`Sealer::sign`] gives for `context` and `message`, compared in
+    /// constant time.
+    pub fn verify(&self, context: &str, message: &str, token: &str) -> bool {
+        constant_time_eq(self.sign(context, message).as_bytes(), token.as_bytes())
     }
 
     /// Decrypts a value sealed with the same key and context.

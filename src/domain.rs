@@ -1,6 +1,7 @@
 //! Domain rules: workflows, orders, moves and their audit. No I/O and no async here;
 //! everything that decides "may this happen?" lives in this module and is unit-tested.
 
+pub mod approval;
 pub mod change;
 pub mod eta;
 pub mod history;

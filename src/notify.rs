@@ -553,7 +553,8 @@ impl Notifier {
     }
 
     async fn staff(&self, order: &Order, event: &Event) -> ComposeResult {
-        if event.kind != EventKind::Created {
+        // New orders, and whatever the customer does on their tracking page.
+        if event.kind != EventKind::Created && event.source != crate::domain::order::Source::Portal {
             return Ok(Vec::new());
         }
         let config = &self.service.config().notify;
@@ -567,6 +568,8 @@ impl Notifier {
         };
         ctx["order"]["reference"] = json!(order.reference.to_string());
         ctx["customer"]["name"] = json!(order.customer.name);
+        ctx["event"] = staff_event(self.service.workflows().get(&order.workflow), event);
+        ctx["note"] = json!(event.note);
         let subject = self.render(Part::StaffSubject, order, "", &lang, &ctx)?;
         let text = self.render(Part::StaffText, order, "", &lang, &ctx)?;
         let mut out = Vec::new();
@@ -607,6 +610,27 @@ impl Notifier {
         }
         Ok(out)
     }
+}
+
+/// What the staff templates know of an event: its kind and source, and for a customer's
+/// answer to a proof, whether it approved it and the stages it moved between.
+fn staff_event(wf: Option<&crate::domain::workflow::Workflow>, event: &Event) -> Value {
+    let label = |key: &Option<String>| {
+        key.as_deref().and_then(|k| wf.and_then(|w| w.stage(k))).map(|s| s.wording.label.clone()).unwrap_or_default()
+    };
+    let approval =
+        event.from_stage.as_deref().and_then(|k| wf.and_then(|w| w.stage(k))).and_then(|s| s.approval.as_ref());
+    json!({
+        "kind": event.kind.to_string(),
+        "source": event.source.to_string(),
+        "answer": match approval {
+            Some(a) if event.kind == EventKind::Moved && event.to_stage.as_deref() == Some(a.approve.as_str()) => "approved",
+            Some(_) if event.kind == EventKind::Moved => "changes",
+            _ => "",
+        },
+        "from_label": label(&event.from_stage),
+        "to_label": label(&event.to_stage),
+    })
 }
 
 fn html_escape(text: &str) -> String {

@@ -2,6 +2,7 @@
 //! (or [`Service::create_order`] for new ones): one transaction that writes the order, its
 //! audit events and the outbox jobs they cause.
 
+mod approval;
 mod change;
 mod create;
 mod error;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use approval::{Answered, ProofAnswer, customer};
 pub use change::Applied;
 pub use create::{Created, Idempotency, Linked, NewOrder, Rendered};
 pub use error::{BoxError, ServiceError};

@@ -14,6 +14,7 @@ mod postgres;
 mod sqlite;
 pub mod tokens;
 pub mod tracking;
+pub mod tracking_stats;
 
 use anyhow::Context;
 use sqlx::postgres::PgListener;
