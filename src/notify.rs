@@ -428,7 +428,13 @@ impl Notifier {
         let stage = wf.stage(&stage_key).map(|s| s.text_for(bundle.language()).clone());
         let photo_id = event.photo_ids.iter().copied().find(|id| snapshot.photo(*id).is_some());
         let photo_url = photo_id.map(|id| format!("{photo_base}{id}/web"));
-        let token = tracking_url.rsplit('/').next().unwrap_or_default();
+        let token = tracking_url.rsplit('/').next().unwrap_or_default().to_owned();
+        // Entering an approval stage asks for the customer's answer: the link opens the page
+        // at the proof. A reminder is a customer note sent by `approval-reminder`.
+        let proof = wf.stage(&stage_key).is_some_and(|s| s.approval.is_some())
+            && (event.kind == EventKind::Moved || event.actor == crate::service::REMINDER_ACTOR);
+        let reminder = event.actor == crate::service::REMINDER_ACTOR;
+        let tracking_url = if proof { format!("{tracking_url}#proof") } else { tracking_url };
         let ctx = json!({
             "shop": {
                 "name": self.shop.name, "email": self.shop.email, "phone": self.shop.phone,
@@ -445,8 +451,10 @@ impl Notifier {
                 "key": stage_key,
                 "label": stage.as_ref().map(|s| s.label.clone()).unwrap_or_default(),
                 "text": stage.as_ref().map(|s| s.text.clone()).unwrap_or_default(),
+                "approval": proof,
             },
-            "event": { "kind": event.kind.to_string() },
+            "event": staff_event(Some(wf), event),
+            "reminder": reminder,
             "note": event.note,
             "photo_url": photo_url,
             "photo_cid": photo_id.map(|_| "cid:stage-photo"),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use approval::{Answered, ProofAnswer, customer};
+pub use approval::{Answered, ProofAnswer, REMINDER_ACTOR, customer};
 pub use change::Applied;
 pub use create::{Created, Idempotency, Linked, NewOrder, Rendered};
 pub use error::{BoxError, ServiceError};

@@ -3,6 +3,9 @@
 //! with the customer as actor and `portal` as source, so it is audited and notifies like any
 //! other move.
 
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
 use super::{Service, ServiceError, TrackSnapshot};
 use crate::domain::approval::{self, Answer};
 use crate::domain::change::Change;
@@ -33,6 +36,12 @@ pub enum Answered {
     /// The order is not waiting for an approval there (or is on hold, or closed).
     NotAwaiting,
 }
+
+/// The actor of the reminder notes (see [`Service::send_due_reminders`]).
+pub const REMINDER_ACTOR: &str = "approval-reminder";
+
+/// How often a node looks for proofs to remind customers of.
+const REMINDER_SWEEP: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The customer as the actor of what they do on their page.
 pub fn customer() -> Actor {
@@ -120,5 +129,59 @@ impl Service {
     /// Counts a view of an order's page on `day` (days since the epoch, UTC).
     pub async fn record_view(&self, order_id: i64, day: i64) -> Result<(), ServiceError> {
         Ok(tracking_stats::record_view(self.db(), order_id, day).await?)
+    }
+
+    /// Reminds, once per proof, every customer whose proof has waited longer than its stage's
+    /// `remind_after`: a customer-visible note that is sent through their channels like any
+    /// other, so it is audited, and its presence in the log stops a second reminder.
+    pub async fn send_due_reminders(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+        let catalog = crate::i18n::Catalog::load().map_err(|e| ServiceError::internal("cannot load the strings", e))?;
+        let actor = Actor { name: REMINDER_ACTOR.to_owned(), source: Source::System };
+        let mut sent = 0;
+        for wf in self.workflows().iter() {
+            for stage in &wf.stages {
+                let Some(after) = stage.approval.as_ref().and_then(|a| a.remind_after) else { continue };
+                let cutoff = now - chrono::Duration::from_std(after).unwrap_or(chrono::TimeDelta::MAX);
+                let waiting = tracking_stats::waiting_since(
+                    self.db(),
+                    wf.key.as_str(),
+                    stage.key.as_str(),
+                    cutoff.timestamp_millis(),
+                )
+                .await?;
+                for (order_id, reference, language) in waiting {
+                    let log = events::for_order(self.db(), order_id, false).await?;
+                    let Some(open) = approval::proofs(&log, stage).open else { continue };
+                    let reminded = log.iter().any(|e| e.actor == REMINDER_ACTOR && e.created_at >= open.opened_at);
+                    if open.opened_at > cutoff || reminded {
+                        continue;
+                    }
+                    let t = catalog.pick([language.as_str(), self.config().shop.language.as_str()]);
+                    let body = t.t("track.reminder_note").to_owned();
+                    let note = Change::Note { body, visibility: Visibility::Customer, notify: true };
+                    match self.change_at(&reference, &note, &actor, now).await {
+                        Ok(_) => sent += 1,
+                        Err(ServiceError::Refused(_) | ServiceError::Busy) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends due reminders every few minutes until `stop`.
+    pub async fn remind_periodically(self, stop: CancellationToken) {
+        loop {
+            match self.send_due_reminders(Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reminders = n, "approval reminders sent"),
+                Err(e) => tracing::warn!(error = %e.chain(), "cannot send approval reminders"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(REMINDER_SWEEP) => {}
+            }
+        }
     }
 }

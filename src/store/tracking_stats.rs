@@ -77,3 +77,16 @@ pub async fn inquiries(
                        ORDER BY e.id DESC LIMIT $3";
     on_read!(db, |conn| sqlx::query_as(SQL).bind(order_id).bind(before).bind(limit).fetch_all(conn).await)
 }
+
+/// `(id, reference, customer language)` of open, unheld orders in `stage` of `workflow` since
+/// `entered_before` (epoch ms) or earlier: those an approval reminder may be due for.
+pub async fn waiting_since(
+    db: &Db,
+    workflow: &str,
+    stage: &str,
+    entered_before: i64,
+) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    const SQL: &str = "SELECT id, reference, customer_language FROM orders WHERE workflow = $1 AND stage = $2 \
+                       AND status = 'open' AND priority <> 'hold' AND stage_entered_at <= $3 ORDER BY id";
+    on_read!(db, |conn| sqlx::query_as(SQL).bind(workflow).bind(stage).bind(entered_before).fetch_all(conn).await)
+}

@@ -10,6 +10,7 @@ mod intake;
 #[allow(dead_code)]
 mod fixtures;
 
+mod approval;
 mod audit;
 mod browser;
 mod cli;
