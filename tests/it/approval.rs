@@ -399,3 +399,20 @@ async fn pages_and_json_are_compressed_but_live_streams_are_not() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/svg+xml");
 }
+
+/// What a shop does after a change request: back to approval, with a new render attached.
+pub(crate) async fn back_to_approval_with_a_new_render(app: &TestApp, reference: &str) {
+    let form = Form::new()
+        .text("to", "awaiting_approval")
+        .text("note", "A thinner band, as you asked.")
+        .part("photo", photo(3));
+    let res = app
+        .client
+        .post(app.api(&format!("/orders/{reference}/moves")))
+        .bearer_auth(&app.write_token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("move");
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+}

@@ -142,3 +142,123 @@ async fn a_tracking_page_follows_a_move_live_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG"));
     browser.close().await.expect("browser closes");
 }
+
+/// A headless Chromium session at phone width; `None` (after saying why) without a browser.
+async fn phone_session() -> Option<(Driver, tempfile::TempDir, fantoccini::Client)> {
+    let Some((chromium, chromedriver)) = browser() else {
+        assert!(std::env::var("KILN_TEST_REQUIRE_BROWSER").is_err(), "KILN_TEST_REQUIRE_BROWSER is set but no browser");
+        eprintln!("skipped: no /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let (driver, driver_url) = start_driver(&chromedriver).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".to_owned(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--hide-scrollbars", "--window-size=360,1800", format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver_url)
+        .await
+        .expect("a browser session");
+    Some((driver, profile, client))
+}
+
+/// Runs `script` (which returns a value) until `ok` accepts its result, or fails after `within`.
+async fn wait_for(browser: &fantoccini::Client, script: &str, within: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let value = browser.execute(script, vec![]).await.expect("script");
+        if ok(&value) {
+            return value;
+        }
+        assert!(started.elapsed() < within, "waited {within:?} for `{script}`, last saw {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_customer_approves_the_demo_design_in_headless_chromium() {
+    let Some((_driver, _profile, browser)) = phone_session().await else { return };
+    let app = spawn_app().await;
+    kiln::demo::seed(&app.service).await.expect("demo data");
+    let waiting = app.strings("SELECT reference FROM orders WHERE stage = 'awaiting_approval'").await;
+    assert_eq!(waiting.len(), 1, "the demo has one jewelry order awaiting approval");
+    let reference = waiting[0].clone();
+    let link: Value = app.get(&format!("/orders/{reference}/tracking-link")).await.json().await.expect("json");
+    let url = link["url"].as_str().expect("url").to_owned();
+
+    // The proof: three renders, loaded, as the note says.
+    browser.goto(&url).await.expect("page loads");
+    let loaded = wait_for(
+        &browser,
+        "return [...document.querySelectorAll('#proof img')].filter(i => i.complete && i.naturalWidth > 0).length",
+        Duration::from_secs(5),
+        |v| v.as_u64() == Some(3),
+    )
+    .await;
+    assert_eq!(loaded, json!(3));
+    let note = browser.execute("return document.querySelector('#proof .pre').textContent", vec![]).await.expect("s");
+    assert!(note.as_str().is_some_and(|n| n.contains("Three renders")), "{note}");
+
+    // Ask for changes, with a comment; the form posts and the page comes back at the top card.
+    let comment = browser.find(Locator::Css("#comment")).await.expect("comment box");
+    comment.send_keys("Could the band be a little thinner?").await.expect("typed");
+    browser.find(Locator::Css("button[value=changes]")).await.expect("button").click().await.expect("clicked");
+    wait_for(
+        &browser,
+        "const l = document.querySelector('li.stop.current .label'); return l ? l.textContent.trim() : ''",
+        Duration::from_secs(5),
+        |v| v.as_str().is_some_and(|s| s.starts_with("Consulenza di design")),
+    )
+    .await;
+    let timeline = browser.execute("return document.querySelector('.timeline').textContent", vec![]).await.expect("s");
+    assert!(timeline.as_str().is_some_and(|t| t.contains("Hai chiesto delle modifiche") && t.contains("thinner")));
+    assert_eq!(app.order(&reference).await["stage"]["key"], "design_consultation");
+
+    // The shop sends a new render: the open page shows it live, without a reload.
+    wait_for(&browser, "return document.getElementById('connection').hidden", Duration::from_secs(5), |v| {
+        *v == json!(false)
+    })
+    .await;
+    let loaded_at = browser.execute("return window.kilnLoadedAt", vec![]).await.expect("script");
+    crate::approval::back_to_approval_with_a_new_render(&app, &reference).await;
+    let heading = wait_for(
+        &browser,
+        "const h = document.querySelector('#proof-h'); return h ? h.textContent : ''",
+        Duration::from_secs(5),
+        |v| v.as_str().is_some_and(|s| s.contains("Bozza 2")),
+    )
+    .await;
+    assert!(heading.as_str().is_some_and(|h| h.contains("La tua approvazione")));
+    assert_eq!(browser.execute("return window.kilnLoadedAt", vec![]).await.expect("script"), loaded_at, "no reload");
+
+    // Approve: the page says so, in the customer's language, and the order is in production.
+    browser.find(Locator::Css("button[value=approve]")).await.expect("button").click().await.expect("clicked");
+    let approved = wait_for(
+        &browser,
+        "const a = document.querySelector('.approved'); return a ? a.textContent.trim() : ''",
+        Duration::from_secs(5),
+        |v| v.as_str().is_some_and(|s| !s.is_empty()),
+    )
+    .await;
+    assert!(approved.as_str().is_some_and(|a| a.contains("Approvato il")), "{approved}");
+    assert_eq!(app.order(&reference).await["stage"]["key"], "in_production");
+    let forms = browser.find_all(Locator::Css("#proof")).await.expect("query");
+    assert!(forms.is_empty(), "no proof to answer any more");
+
+    let png = browser.screenshot().await.expect("screenshot");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(dir.join("approved-360px.png"), &png).expect("screenshot written");
+    browser.close().await.expect("browser closes");
+}
