@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{order_body, spawn_app};
+use crate::helpers::{order_body, spawn_app, spawn_app_with};
 
 /// Chromium and chromedriver, from the environment or Debian's paths.
 fn browser() -> Option<(PathBuf, PathBuf)> {
@@ -260,5 +260,108 @@ async fn a_customer_approves_the_demo_design_in_headless_chromium() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     std::fs::write(dir.join("approved-360px.png"), &png).expect("screenshot written");
+    browser.close().await.expect("browser closes");
+}
+
+/// axe-core's browser build, from `KILN_AXE` or where `scripts/install-test-deps.sh` puts it.
+fn axe_source() -> Option<String> {
+    let path = std::env::var("KILN_AXE").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/kiln/axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(path).ok()
+}
+
+/// The serious and critical axe-core violations on the page open in `browser`, as
+/// `rule: target` lines.
+async fn serious_violations(browser: &fantoccini::Client, axe: &str) -> Vec<String> {
+    browser.execute(&format!("{axe};return true"), vec![]).await.expect("axe loads");
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document).then(r => done({ passes: r.passes.length, minor: r.violations.length, serious: r.violations
+               .filter(v => v.impact === 'serious' || v.impact === 'critical')
+               .flatMap(v => v.nodes.map(n => v.id + ': ' + n.target.join(' '))) }));",
+            vec![],
+        )
+        .await
+        .expect("axe runs");
+    assert!(found["passes"].as_u64().is_some_and(|n| n > 10), "axe checked the page: {found}");
+    eprintln!("axe: {} rules passed, {} violated in all", found["passes"], found["minor"]);
+    found["serious"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn axe_finds_no_serious_violation_on_the_customer_pages_in_any_state() {
+    let Some(axe) = axe_source() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but axe-core is missing: run scripts/install-test-deps.sh"
+        );
+        eprintln!("skipped: axe-core is not installed; run scripts/install-test-deps.sh");
+        return;
+    };
+    let Some((_driver, _profile, browser)) = phone_session().await else { return };
+    let app = spawn_app_with(|c| {
+        c.shop.email = Some("hello@atelier.example".to_owned());
+        c.shop.pickup_address = Some("Via Roma 1, Firenze".to_owned());
+        c.shop.pickup_hours = Some("Mon-Sat 10:00-19:00".to_owned());
+    })
+    .await;
+    let act = |reference: String, body: Value| {
+        let app = &app;
+        async move {
+            let res = app.post(&format!("/orders/{reference}/moves"), &body).await;
+            assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+        }
+    };
+    let (awaiting, awaiting_url) = crate::approval::awaiting_approval(&app).await;
+    let mut pages = vec![("awaiting approval", awaiting_url.clone())];
+    let link = |reference: String| {
+        let app = &app;
+        async move {
+            let l: Value = app.get(&format!("/orders/{reference}/tracking-link")).await.json().await.expect("json");
+            l["url"].as_str().expect("url").to_owned()
+        }
+    };
+    let held = app.new_order("stone").await;
+    act(held.clone(), json!({ "action": "hold", "note": "We need the final sink template from you." })).await;
+    pages.push(("held", link(held).await));
+    let cancelled = app.new_order("print").await;
+    act(cancelled.clone(), json!({ "action": "cancel", "note": "Cancelled at your request." })).await;
+    pages.push(("cancelled", link(cancelled).await));
+    let done = app.new_order("jewelry").await;
+    for to in ["awaiting_approval", "in_production", "quality_check", "ready"] {
+        act(done.clone(), json!({ "to": to })).await;
+    }
+    pages.push(("completed", link(done).await));
+    act(awaiting.clone(), json!({ "to": "in_production" })).await;
+    let (_, approval_url) = crate::approval::awaiting_approval(&app).await;
+    pages.push(("in production", awaiting_url.clone()));
+    pages.push(("awaiting approval", approval_url.clone()));
+    pages.push(("unsubscribe", awaiting_url.replace("/t/", "/u/")));
+    pages.push(("not found", format!("{}/t/no-such-link-at-all-0000000", app.base)));
+
+    let mut all = Vec::new();
+    for (state, url) in &pages {
+        browser.goto(url).await.expect("page loads");
+        let main = browser.find_all(Locator::Css("main")).await.expect("query");
+        assert_eq!(main.len(), 1, "{state}: one main landmark");
+        for v in serious_violations(&browser, &axe).await {
+            all.push(format!("{state}: {v}"));
+        }
+    }
+    // The unsubscribe confirmation, after its form.
+    browser.goto(&pages[pages.len() - 2].1).await.expect("page");
+    browser.find(Locator::Css("form button")).await.expect("button").click().await.expect("click");
+    wait_for(&browser, "return document.title", Duration::from_secs(5), |v| v.as_str().is_some_and(|t| !t.is_empty()))
+        .await;
+    for v in serious_violations(&browser, &axe).await {
+        all.push(format!("unsubscribed: {v}"));
+    }
+    assert!(all.is_empty(), "serious or critical accessibility violations:\n{}", all.join("\n"));
     browser.close().await.expect("browser closes");
 }

@@ -39,7 +39,7 @@ fn workflow_check_names_the_file_line_and_problem() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let expected =
-        format!("{}:7:40: unknown stage `redo` as the stage `proof` sends change requests to", proof.display());
+        format!("{}:7:42: unknown stage `redo` as the stage `proof` sends change requests to", proof.display());
     assert!(stderr.contains(&expected), "{stderr}");
 }
 
