@@ -260,6 +260,24 @@ async fn a_customer_approves_the_demo_design_in_headless_chromium() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     std::fs::write(dir.join("approved-360px.png"), &png).expect("screenshot written");
+
+    // The shop revokes the link: the open page stops saying "live" and says how to reach them.
+    wait_for(&browser, "return document.getElementById('connection').hidden", Duration::from_secs(5), |v| {
+        *v == json!(false)
+    })
+    .await;
+    let res = app.client.delete(app.api(&format!("/orders/{reference}/tracking-link"))).bearer_auth(&app.write_token);
+    assert_eq!(res.send().await.expect("revoke").status(), StatusCode::NO_CONTENT);
+    let gone = wait_for(
+        &browser,
+        "const g = document.getElementById('gone'); return g && !g.hidden ? g.textContent : ''",
+        Duration::from_secs(5),
+        |v| v.as_str().is_some_and(|s| !s.is_empty()),
+    )
+    .await;
+    assert!(gone.as_str().is_some_and(|g| g.contains("non è più valido")), "{gone}");
+    let live = browser.execute("return document.getElementById('connection').hidden", vec![]).await.expect("s");
+    assert_eq!(live, json!(true), "no more \"live\" badge");
     browser.close().await.expect("browser closes");
 }
 

@@ -125,9 +125,9 @@ pub async fn answer(
     let stage = field(&body, "stage").unwrap_or_default();
     let round = field(&body, "round").and_then(|r| r.parse::<u32>().ok());
     let form = field(&body, "form").unwrap_or_default();
-    let Some(round) = round.filter(|_| {
-        state.service.form_token_is_valid(&snapshot.token_hash, &round_context(&stage, round.unwrap_or(0)), &form)
-    }) else {
+    let signed =
+        |round: &u32| state.service.form_token_is_valid(&snapshot.token_hash, &round_context(&stage, *round), &form);
+    let Some(round) = round.filter(signed) else {
         return refuse(StatusCode::FORBIDDEN, "track.answer_bad_form");
     };
     let answer = match field(&body, "answer").as_deref() {
