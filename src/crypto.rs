@@ -160,6 +160,18 @@ mod tests {
     }
 
     #[test]
+    fn form_tokens_bind_the_message_the_context_and_the_key() {
+        let sealer = Sealer::from_base64(&Sealer::generate_key()).expect("key");
+        let token = sealer.sign("proof:stage:1", "hash-a");
+        assert!(sealer.verify("proof:stage:1", "hash-a", &token));
+        assert!(!sealer.verify("proof:stage:2", "hash-a", &token), "another round");
+        assert!(!sealer.verify("proof:stage:1", "hash-b", &token), "another page");
+        let other = Sealer::from_base64(&Sealer::generate_key()).expect("key");
+        assert!(!other.verify("proof:stage:1", "hash-a", &token), "another server's key");
+        assert!(!sealer.verify("proof:stage:1", "hash-a", ""));
+    }
+
+    #[test]
     fn constant_time_comparison_is_equality() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::model::Event;
-use super::order::Source;
+use super::order::{Source, Visibility};
 use super::transition::EventKind;
 use super::workflow::Stage;
 
@@ -66,7 +66,12 @@ pub fn proofs(events: &[Event], stage: &Stage) -> Proofs {
     let mut out = Proofs::default();
     for e in events {
         let entered = e.kind == EventKind::Moved && e.to_stage.as_deref() == Some(key);
-        let new_photos = e.kind == EventKind::PhotosAdded && out.open.is_some() && !e.photo_ids.is_empty();
+        // Photos the customer cannot see are not a proof: the page would not show them, and
+        // counting them would make every answer from it look stale.
+        let new_photos = e.kind == EventKind::PhotosAdded
+            && e.visibility == Visibility::Customer
+            && out.open.is_some()
+            && !e.photo_ids.is_empty();
         if entered || new_photos {
             number += 1;
             out.rounds = number;
@@ -125,7 +130,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::order::Visibility;
     use crate::domain::workflow::load_presets;
 
     fn at(hour: u32) -> DateTime<Utc> {
@@ -159,8 +163,15 @@ mod tests {
             ev(m, "design_consultation", "awaiting_approval", Source::Api, 1, &[10]),
             ev(p, "", "", Source::Api, 2, &[11, 12]),
         ];
+        let mut internal = ev(p, "", "", Source::Api, 2, &[99]);
+        internal.visibility = Visibility::Internal;
+        log.push(internal);
         let now = proofs(&log, &stage);
-        assert_eq!(now.open.as_ref().map(|r| (r.number, r.photo_ids.clone())), Some((2, vec![11, 12])));
+        assert_eq!(
+            now.open.as_ref().map(|r| (r.number, r.photo_ids.clone())),
+            Some((2, vec![11, 12])),
+            "internal photos are no proof"
+        );
         assert!(now.answers.is_empty());
 
         log.push(ev(m, "awaiting_approval", "design_consultation", Source::Portal, 3, &[]));
