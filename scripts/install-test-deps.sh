@@ -64,6 +64,11 @@ fi
 # axe-core, from the npm registry, which the browser tests inject into the tracking pages to
 # check their accessibility (tests/it/browser.rs reads it from here, or from KILN_AXE).
 AXE_DIR=${KILN_AXE_DIR:-$HOME/.cache/kiln/axe}
+if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ] && ! command -v npm >/dev/null 2>&1; then
+    echo "installing npm"
+    apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null || true
+fi
 if [ -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
     echo "axe-core: already installed ($AXE_DIR)"
 elif command -v npm >/dev/null 2>&1; then
