@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use parse::{WorkflowError, collect, load_dir, load_presets, parse_workflow};
-
 pub use presets::PRESETS;
 
 /// A stage or workflow key: lowercase ASCII letters, digits and `_`, 1–40 characters.
