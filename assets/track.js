@@ -28,6 +28,20 @@
     badge.textContent = badge.dataset[state] || "";
   }
 
+  // A change request being typed survives an update that keeps the same proof round.
+  function update(html) {
+    const proof = live.querySelector("#proof");
+    const comment = live.querySelector("#comment");
+    const typed = comment && comment.value, round = proof && proof.dataset.round;
+    const focused = document.activeElement === comment;
+    live.innerHTML = html;
+    const next = live.querySelector("#proof"), box = live.querySelector("#comment");
+    if (typed && box && next && next.dataset.round === round) {
+      box.value = typed;
+      if (focused) box.focus();
+    }
+  }
+
   countdown();
   setInterval(countdown, 30000);
   if (!window.EventSource || !live.dataset.events) return;
@@ -35,10 +49,20 @@
   source.addEventListener("open", () => show("live"));
   source.addEventListener("error", () => show("reconnecting"));
   source.addEventListener("update", (e) => {
-    live.innerHTML = e.data;
+    update(e.data);
     live.dataset.lastEventId = e.lastEventId;
     countdown();
     show("live");
   });
-  source.addEventListener("gone", () => source.close());
+  // The link was revoked: say so plainly, and stop offering forms that can no longer work.
+  source.addEventListener("gone", () => {
+    source.close();
+    const gone = document.getElementById("gone");
+    if (gone && badge) {
+      gone.textContent = badge.dataset.gone || "";
+      gone.hidden = false;
+    }
+    if (badge) badge.hidden = true;
+    for (const form of document.querySelectorAll("form")) form.hidden = true;
+  });
 })();

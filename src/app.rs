@@ -135,6 +135,15 @@ impl App {
             .worker
             .enabled
             .then(|| tokio::spawn(self.notifier.clone().run(shutdown.clone())));
+        // Approval reminders are sent by whichever node's worker looks first; the note they
+        // leave in the log keeps every node from sending a second one.
+        let reminders = self
+            .service
+            .config()
+            .notify
+            .worker
+            .enabled
+            .then(|| tokio::spawn(self.service.clone().remind_periodically(shutdown.clone())));
         // Deliveries recorded before a crash are applied now: the inbox is the record.
         let applier =
             self.service.config().intake.apply.then(|| tokio::spawn(self.applier.clone().run(shutdown.clone())));
@@ -147,6 +156,9 @@ impl App {
         }
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(reminders) = reminders {
+            let _ = reminders.await;
         }
         self.service.db().close().await;
         if let Err(e) = served {

@@ -74,6 +74,12 @@ pub struct ShopConfig {
     pub phone: Option<String>,
     /// The shop's website.
     pub website: Option<String>,
+    /// WhatsApp number (E.164) customers may write to, linked from the tracking page.
+    pub whatsapp: Option<String>,
+    /// Where customers collect finished orders, shown once an order is completed.
+    pub pickup_address: Option<String>,
+    /// When they can, e.g. "Mon-Fri 9:00-18:00".
+    pub pickup_hours: Option<String>,
 }
 
 impl Default for ShopConfig {
@@ -88,6 +94,9 @@ impl Default for ShopConfig {
             email: None,
             phone: None,
             website: None,
+            whatsapp: None,
+            pickup_address: None,
+            pickup_hours: None,
         }
     }
 }

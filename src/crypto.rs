@@ -46,6 +46,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// Key of the form tokens: derived from the sealing key, so one secret serves both.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -77,8 +79,9 @@ impl Sealer {
 
     /// Builds a sealer from 32 raw bytes.
     pub fn from_bytes(key: &[u8]) -> Result<Self, String> {
+        let mac_key: [u8; 32] = Sha256::new().chain_update(b"kiln form tokens\0").chain_update(key).finalize().into();
         Aes256Gcm::new_from_slice(key)
-            .map(|cipher| Self { cipher })
+            .map(|cipher| Self { cipher, mac_key })
             .map_err(|_| format!("the secret key must be 32 bytes, not {}", key.len()))
     }
 
@@ -96,6 +99,25 @@ impl Sealer {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// A token binding `message` to `context` (HMAC-SHA256, base64url), for forms that must
+    /// prove they were rendered by this server for this page; check with [`Sealer::verify`].
+    pub fn sign(&self, context: &str, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.mac_key) else {
+            unreachable!("HMAC accepts keys of any length")
+        };
+        mac.update(context.as_bytes());
+        mac.update(b"\0");
+        mac.update(message.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is what [`Sealer::sign`] gives for `context` and `message`, compared in
+    /// constant time.
+    pub fn verify(&self, context: &str, message: &str, token: &str) -> bool {
+        constant_time_eq(self.sign(context, message).as_bytes(), token.as_bytes())
     }
 
     /// Decrypts a value sealed with the same key and context.
@@ -139,6 +161,18 @@ mod tests {
         assert!(other.open("tracking", &sealed).is_err());
         assert!(sealer.open("tracking", "garbage").is_err());
         assert!(Sealer::from_base64("c2hvcnQ").is_err());
+    }
+
+    #[test]
+    fn form_tokens_bind_the_message_the_context_and_the_key() {
+        let sealer = Sealer::from_base64(&Sealer::generate_key()).expect("key");
+        let token = sealer.sign("proof:stage:1", "hash-a");
+        assert!(sealer.verify("proof:stage:1", "hash-a", &token));
+        assert!(!sealer.verify("proof:stage:2", "hash-a", &token), "another round");
+        assert!(!sealer.verify("proof:stage:1", "hash-b", &token), "another page");
+        let other = Sealer::from_base64(&Sealer::generate_key()).expect("key");
+        assert!(!other.verify("proof:stage:1", "hash-a", &token), "another server's key");
+        assert!(!sealer.verify("proof:stage:1", "hash-a", ""));
     }
 
     #[test]

@@ -81,9 +81,9 @@ const SAMPLES: &[Sample] = &[
     Sample { workflow: "stone", name: "Giulia Bernardi", email: "giulia@example.it", phone: Some("+393471234567"), language: "it", timezone: "Europe/Rome", item: ("Kitchen countertop", Some("320 x 65 cm"), 1, Some("Calacatta Oro marble")), moves: 0, days_ago: 3, priority: Priority::Standard, twist: Twist::None },
     Sample { workflow: "stone", name: "Martin Keller", email: "m.keller@example.de", phone: None, language: "en", timezone: "Europe/Berlin", item: ("Island slab with waterfall edge", Some("240 x 110 cm"), 1, Some("Nero Marquina")), moves: 1, days_ago: 17, priority: Priority::Standard, twist: Twist::None },
     Sample { workflow: "stone", name: "Lucía Fernández", email: "lucia@example.es", phone: Some("+34612345678"), language: "es", timezone: "Europe/Madrid", item: ("Bathroom vanity tops", Some("120 x 55 cm"), 2, Some("Travertine")), moves: 2, days_ago: 30, priority: Priority::Rush, twist: Twist::None },
-    Sample { workflow: "stone", name: "Oliver Grant", email: "oliver@example.co.uk", phone: None, language: "en", timezone: "Europe/London", item: ("Fireplace surround", None, 1, Some("Statuario marble")), moves: 3, days_ago: 46, priority: Priority::Standard, twist: Twist::Rework },
+    Sample { workflow: "stone", name: "Oliver Grant", email: "oliver@example.co.uk", phone: None, language: "en", timezone: "Europe/London", item: ("Fireplace surround", None, 1, Some("Statuario marble")), moves: 4, days_ago: 46, priority: Priority::Standard, twist: Twist::Rework },
     Sample { workflow: "stone", name: "Sofia Marchetti", email: "sofia@example.it", phone: None, language: "it", timezone: "Europe/Rome", item: ("Dining table top", Some("Ø 140 cm"), 1, Some("Verde Alpi")), moves: 5, days_ago: 62, priority: Priority::Standard, twist: Twist::None },
-    Sample { workflow: "stone", name: "Hannah Weiss", email: "hannah@example.com", phone: None, language: "en", timezone: "America/New_York", item: ("Outdoor kitchen counters", Some("3 pieces"), 3, Some("Granite")), moves: 7, days_ago: 95, priority: Priority::Standard, twist: Twist::None },
+    Sample { workflow: "stone", name: "Hannah Weiss", email: "hannah@example.com", phone: None, language: "en", timezone: "America/New_York", item: ("Outdoor kitchen counters", Some("3 pieces"), 3, Some("Granite")), moves: 8, days_ago: 95, priority: Priority::Standard, twist: Twist::None },
     Sample { workflow: "jewelry", name: "Amelia Clarke", email: "amelia@example.com", phone: Some("+447700900123"), language: "en", timezone: "Europe/London", item: ("Engagement ring", Some("Size N"), 1, Some("Platinum, 1.2 ct oval diamond")), moves: 0, days_ago: 2, priority: Priority::Standard, twist: Twist::None },
     Sample { workflow: "jewelry", name: "Chiara Rossi", email: "chiara@example.it", phone: Some("+393331112223"), language: "it", timezone: "Europe/Rome", item: ("Signet ring, engraved crest", Some("Size 14"), 1, Some("18k yellow gold")), moves: 1, days_ago: 6, priority: Priority::Standard, twist: Twist::None },
     Sample { workflow: "jewelry", name: "Diego Morales", email: "diego@example.mx", phone: None, language: "es", timezone: "America/Mexico_City", item: ("Wedding bands (pair)", Some("Sizes 7 and 10"), 2, Some("Rose gold")), moves: 2, days_ago: 12, priority: Priority::Rush, twist: Twist::None },
@@ -131,7 +131,13 @@ pub async fn seed(service: &Service) -> anyhow::Result<DemoSummary> {
     }
     let recent = orders::list(service.db(), &ListFilter { limit: 200, ..ListFilter::default() }).await?;
     let mut links = Vec::new();
-    for order in recent.iter().filter(|o| o.state.status == crate::domain::order::Status::Open).rev().take(6) {
+    // Orders waiting for their customer's approval first: the page to try the feature on.
+    let awaiting = |o: &crate::domain::model::Order| {
+        service.workflows().get(&o.workflow).and_then(|w| w.stage(&o.state.stage)).is_some_and(|s| s.approval.is_some())
+    };
+    let open: Vec<_> = recent.iter().filter(|o| o.state.status == crate::domain::order::Status::Open).collect();
+    let shown = open.iter().filter(|o| awaiting(o)).chain(open.iter().rev().filter(|o| !awaiting(o))).take(6);
+    for order in shown {
         if let Some(url) = service.tracking_url(order.id).await? {
             links.push((order.reference.to_string(), order.workflow.clone(), order.state.stage.clone(), url));
         }
@@ -184,26 +190,43 @@ async fn seed_one(service: &Service, s: &Sample) -> anyhow::Result<()> {
     for i in 0..s.moves {
         let to = wf.stages.get(i + 1).map(|st| st.key.to_string()).ok_or_else(|| anyhow::anyhow!("too many moves"))?;
         at += step;
+        // A proof for the customer's approval: its note says exactly what is attached.
+        let (proof_note, proof_photos) = match to.as_str() {
+            "awaiting_approval" => ("Three renders of your design: front, side and top.", 3),
+            "drawing_approval" => ("Two photos of your slab in our yard, with the cut lines marked.", 2),
+            "proof_approval" => ("Your print proof: placement and colours as they will print.", 1),
+            _ => ("", 0),
+        };
         let note = match (s.twist, to.as_str()) {
             (_, "quality_check") => Some("Every edge checked against your drawing.".to_owned()),
-            (_, "awaiting_approval") => Some("Three renders attached for you to choose from.".to_owned()),
+            _ if proof_photos > 0 => Some(proof_note.to_owned()),
             _ => None,
         };
-        // The last photo-worthy stage reached gets a picture from the bench.
+        // The last photo-worthy stage reached gets a picture from the bench, and every proof
+        // its pictures.
         let last_photo_stage = (i + 1..s.moves).all(|j| wf.stages.get(j + 1).is_none_or(|st| !st.photo));
-        let photo_ids = match wf.stage(&to) {
-            Some(stage) if stage.photo && last_photo_stage => {
-                let seed = u32::try_from(i as i64 + s.days_ago).unwrap_or(0);
-                let bytes = pictures::picture(s.workflow, seed)?;
-                let upload = Upload { field: "photo".to_owned(), bytes: bytes.into() };
-                // No caption: the page's alt text then names the stage in the customer's language.
-                service.store_photos(order.id, vec![upload], Visibility::Customer, None, &floor).await?
-            }
-            _ => vec![],
+        let pictures_here = match wf.stage(&to) {
+            _ if proof_photos > 0 => proof_photos,
+            Some(stage) if stage.photo && last_photo_stage => 1,
+            _ => 0,
         };
+        let mut uploads = Vec::new();
+        for n in 0..pictures_here {
+            let seed = u32::try_from(i as i64 + s.days_ago).unwrap_or(0) + 17 * n;
+            uploads.push(Upload { field: "photo".to_owned(), bytes: pictures::picture(s.workflow, seed)?.into() });
+        }
+        // No caption: the page's alt text then names the stage in the customer's language.
+        let photo_ids = if uploads.is_empty() {
+            vec![]
+        } else {
+            service.store_photos(order.id, uploads, Visibility::Customer, None, &floor).await?
+        };
+        // Leaving a proof stage forward is the customer's approval on their page.
+        let approved = wf.stages.get(i).and_then(|st| st.approval.as_ref()).is_some_and(|a| a.approve.as_str() == to);
+        let actor = if approved { crate::service::customer() } else { floor.clone() };
         let change =
             Change::Act { action: Action::Move { to }, expected_stage: None, note, internal_note: None, photo_ids };
-        service.change_at(&reference, &change, &floor, at).await?;
+        service.change_at(&reference, &change, &actor, at).await?;
     }
     let act = |action| Change::Act { action, expected_stage: None, note: None, internal_note: None, photo_ids: vec![] };
     match s.twist {

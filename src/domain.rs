@@ -2,6 +2,7 @@
 //! everything that decides "may this happen?" lives in this module and is unit-tested.
 
 pub mod access;
+pub mod approval;
 pub mod change;
 pub mod eta;
 pub mod history;

@@ -460,7 +460,13 @@ impl Notifier {
         let stage = wf.stage(&stage_key).map(|s| s.text_for(bundle.language()).clone());
         let photo_id = event.photo_ids.iter().copied().find(|id| snapshot.photo(*id).is_some());
         let photo_url = photo_id.map(|id| format!("{photo_base}{id}/web"));
-        let token = tracking_url.rsplit('/').next().unwrap_or_default();
+        let token = tracking_url.rsplit('/').next().unwrap_or_default().to_owned();
+        // Entering an approval stage asks for the customer's answer: the link opens the page
+        // at the proof. A reminder is a customer note sent by `approval-reminder`.
+        let proof = wf.stage(&stage_key).is_some_and(|s| s.approval.is_some())
+            && (event.kind == EventKind::Moved || event.actor == crate::service::REMINDER_ACTOR);
+        let reminder = event.actor == crate::service::REMINDER_ACTOR;
+        let tracking_url = if proof { format!("{tracking_url}#proof") } else { tracking_url };
         let ctx = json!({
             "shop": {
                 "name": self.shop.name, "email": self.shop.email, "phone": self.shop.phone,
@@ -477,8 +483,10 @@ impl Notifier {
                 "key": stage_key,
                 "label": stage.as_ref().map(|s| s.label.clone()).unwrap_or_default(),
                 "text": stage.as_ref().map(|s| s.text.clone()).unwrap_or_default(),
+                "approval": proof,
             },
-            "event": { "kind": event.kind.to_string() },
+            "event": staff_event(Some(wf), event),
+            "reminder": reminder,
             "note": event.note,
             "photo_url": photo_url,
             "photo_cid": photo_id.map(|_| "cid:stage-photo"),
@@ -585,8 +593,11 @@ impl Notifier {
     }
 
     async fn staff(&self, order: &Order, event: &Event) -> ComposeResult {
-        // A new order is news to the staff when it becomes work: created, or paid for.
-        if !matches!(event.kind, EventKind::Created | EventKind::Paid) {
+        // New orders when they become work (created, or paid for), and whatever the customer
+        // does on their tracking page.
+        if !matches!(event.kind, EventKind::Created | EventKind::Paid)
+            && event.source != crate::domain::order::Source::Portal
+        {
             return Ok(Vec::new());
         }
         let config = &self.service.config().notify;
@@ -600,6 +611,8 @@ impl Notifier {
         };
         ctx["order"]["reference"] = json!(order.reference.to_string());
         ctx["customer"]["name"] = json!(order.customer.name);
+        ctx["event"] = staff_event(self.service.workflows().get(&order.workflow), event);
+        ctx["note"] = json!(event.note);
         let subject = self.render(Part::StaffSubject, order, "", &lang, &ctx)?;
         let text = self.render(Part::StaffText, order, "", &lang, &ctx)?;
         let mut out = Vec::new();
@@ -640,6 +653,27 @@ impl Notifier {
         }
         Ok(out)
     }
+}
+
+/// What the staff templates know of an event: its kind and source, and for a customer's
+/// answer to a proof, whether it approved it and the stages it moved between.
+fn staff_event(wf: Option<&crate::domain::workflow::Workflow>, event: &Event) -> Value {
+    let label = |key: &Option<String>| {
+        key.as_deref().and_then(|k| wf.and_then(|w| w.stage(k))).map(|s| s.wording.label.clone()).unwrap_or_default()
+    };
+    let approval =
+        event.from_stage.as_deref().and_then(|k| wf.and_then(|w| w.stage(k))).and_then(|s| s.approval.as_ref());
+    json!({
+        "kind": event.kind.to_string(),
+        "source": event.source.to_string(),
+        "answer": match approval {
+            Some(a) if event.kind == EventKind::Moved && event.to_stage.as_deref() == Some(a.approve.as_str()) => "approved",
+            Some(_) if event.kind == EventKind::Moved => "changes",
+            _ => "",
+        },
+        "from_label": label(&event.from_stage),
+        "to_label": label(&event.to_stage),
+    })
 }
 
 fn html_escape(text: &str) -> String {

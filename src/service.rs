@@ -3,6 +3,7 @@
 //! audit events and the outbox jobs they cause.
 
 mod accounts;
+mod approval;
 mod change;
 mod create;
 mod error;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use accounts::{LoginFailure, NewUser, Staff, hash_password};
+pub use approval::{Answered, ProofAnswer, REMINDER_ACTOR, customer};
 pub use change::Applied;
 pub use create::{Created, Idempotency, Linked, NewOrder, Rendered};
 pub use error::{BoxError, ServiceError};

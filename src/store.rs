@@ -16,6 +16,7 @@ pub mod redaction;
 mod sqlite;
 pub mod tokens;
 pub mod tracking;
+pub mod tracking_stats;
 
 use anyhow::Context;
 use sqlx::postgres::PgListener;

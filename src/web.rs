@@ -18,6 +18,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::trace::TraceLayer;
 
 use crate::service::Service;
@@ -61,6 +63,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .fallback(|| async { ApiError::not_found("nothing here; the API lives under /api/v1") })
         .layer(DefaultBodyLimit::max(max_body))
+        // Pages and JSON go out gzip- or brotli-compressed when the client accepts it; live
+        // streams never (each update must reach the browser at once, not wait in a
+        // compressor's buffer), nor photos (JPEG is compressed already).
+        .layer(
+            CompressionLayer::new()
+                .compress_when(DefaultPredicate::new().and(NotForContentType::const_new("text/event-stream"))),
+        )
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

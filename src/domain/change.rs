@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use super::model::{Actor, Customer, NewEvent, NewJob, Order, jobs};
-use super::order::{Channel, EmailAddress, Language, PhoneNumber, Priority, Status, TimeZone, Visibility};
+use super::order::{Channel, EmailAddress, Language, PhoneNumber, Priority, Source, Status, TimeZone, Visibility};
 use super::transition::{Action, EventKind, Refusal, allowed_actions, decide, priority_action};
 use super::workflow::Workflow;
 
@@ -198,6 +198,10 @@ pub fn plan(wf: &Workflow, order: &Order, change: &Change, actor: &Actor, now: D
             };
             plan.event(event, false);
         }
+    }
+    // What a customer does on their page (an approval, a question) is news for the shop.
+    if actor.source == Source::Portal {
+        plan.jobs.extend((0..plan.events.len()).map(|event| NewJob { kind: jobs::NOTIFY_STAFF, event }));
     }
     Ok(plan)
 }

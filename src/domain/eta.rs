@@ -40,13 +40,15 @@ pub struct EtaInput<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// How late an order is.
+/// How late an order is, and whose step it is: the customer's waits never count here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lateness {
-    /// The current stage has taken this much longer than expected.
+    /// The shop's current stage has taken this much longer than expected.
     pub behind: Option<Duration>,
     /// The estimate falls after the promised date.
     pub past_due: Option<NaiveDate>,
+    /// Behind its plan but still expected by the promised date.
+    pub within_due: Option<NaiveDate>,
 }
 
 /// The estimate shown to the customer.
@@ -61,10 +63,30 @@ pub enum Eta {
         /// Expected work left.
         remaining: Duration,
     },
-    /// Expected ready at `at`; never in the past.
+    /// The order waits on the customer (an approval, a measurement): no date can be honest
+    /// until they answer, so none is given, and the shop's lateness clock is stopped.
+    AwaitingCustomer {
+        /// When the wait began.
+        since: DateTime<Utc>,
+        /// Expected work once the customer answers.
+        after: Duration,
+        /// Whether the wait is for an approval on the tracking page.
+        approval: bool,
+    },
+    /// The plan is used up (the last working stage overran): the shop confirms a date by `by`.
+    Confirming {
+        /// The day by which the shop gives a new date (start of that day, UTC).
+        by: DateTime<Utc>,
+        /// Lateness against the plan and the promised date.
+        late: Lateness,
+    },
+    /// Expected ready at `at` (or, when running late, between `at` and `latest`); never in
+    /// the past, and stable across reloads: a late estimate moves once a day, not with `now`.
     Expected {
-        /// The estimate.
+        /// The estimate (the earliest, for a range).
         at: DateTime<Utc>,
+        /// The end of the range, when the order runs behind its plan.
+        latest: Option<DateTime<Utc>>,
         /// Set when the order is running late.
         late: Option<Lateness>,
     },
@@ -86,6 +108,16 @@ fn held_time(holds: &[Hold], since: DateTime<Utc>, now: DateTime<Utc>) -> Durati
         .sum()
 }
 
+fn delta(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// Midnight UTC starting the day after `now`: a late estimate is anchored there, so it reads
+/// the same on every reload of one day instead of sliding with the clock.
+fn tomorrow(now: DateTime<Utc>) -> DateTime<Utc> {
+    (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc())
+}
+
 /// Computes the ETA. The estimate follows the workflow's linear order (rework loops are
 /// not predicted), and a rush order's durations are scaled by the workflow's rush factor.
 pub fn estimate(input: &EtaInput<'_>) -> Eta {
@@ -105,8 +137,19 @@ pub fn estimate(input: &EtaInput<'_>) -> Eta {
         p => p,
     };
     let factor = if effective == Priority::Rush { wf.rush_factor } else { 1.0 };
-    let current = scaled(wf.stages[position].expected.unwrap_or_default(), factor);
+    let stage = &wf.stages[position];
+    let current = scaled(stage.expected.unwrap_or_default(), factor);
     let later: Duration = wf.stages[position + 1..].iter().filter_map(|s| s.expected).map(|d| scaled(d, factor)).sum();
+
+    if stage.waits_on_customer && input.priority != Priority::Hold {
+        // After an approval the order goes on from the approve stage, which need not be next.
+        let after = stage
+            .approval
+            .as_ref()
+            .and_then(|a| wf.position(a.approve.as_str()))
+            .map_or(later, |p| wf.stages[p..].iter().filter_map(|s| s.expected).map(|d| scaled(d, factor)).sum());
+        return Eta::AwaitingCustomer { since: input.stage_entered_at, after, approval: stage.approval.is_some() };
+    }
 
     let in_stage = (input.now - input.stage_entered_at).to_std().unwrap_or_default();
     let worked = in_stage.saturating_sub(held_time(input.holds, input.stage_entered_at, input.now));
@@ -116,12 +159,26 @@ pub fn estimate(input: &EtaInput<'_>) -> Eta {
     if input.priority == Priority::Hold {
         return Eta::Paused { remaining: remaining_current + later };
     }
-    let remaining = chrono::Duration::from_std(remaining_current + later).unwrap_or(chrono::TimeDelta::MAX);
-    let at = input.now + remaining;
-    let past_due = input.due_date.filter(|due| at.date_naive() > *due);
-    let late = (!behind.is_zero() || past_due.is_some())
-        .then_some(Lateness { behind: (!behind.is_zero()).then_some(behind), past_due });
-    Eta::Expected { at, late }
+    let due_end = |d: NaiveDate| (d + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let lateness = |last: DateTime<Utc>| {
+        let past_due = input.due_date.filter(|due| due_end(*due).is_some_and(|end| last >= end));
+        let within_due = input.due_date.filter(|_| past_due.is_none() && !behind.is_zero());
+        let late = Lateness { behind: (!behind.is_zero()).then_some(behind), past_due, within_due };
+        (late.behind.is_some() || late.past_due.is_some()).then_some(late)
+    };
+    if behind.is_zero() {
+        let at = input.now + delta(remaining_current + later);
+        return Eta::Expected { at, latest: None, late: lateness(at) };
+    }
+    let from = tomorrow(input.now);
+    if later.is_zero() {
+        let late = lateness(from).unwrap_or(Lateness { behind: Some(behind), past_due: None, within_due: None });
+        return Eta::Confirming { by: from, late };
+    }
+    // Running behind: the rest of the plan from tomorrow, up to one more run of this stage.
+    let at = from + delta(later);
+    let latest = at + delta(current);
+    Eta::Expected { at, latest: Some(latest), late: lateness(latest) }
 }
 
 #[cfg(test)]
@@ -161,7 +218,7 @@ mod tests {
         let wf = print();
         // Entered `queued` at day 1 00:00; 6 h in, 18 h of it and 1.5 days after it remain.
         let eta = estimate(&input(&wf, "queued", t(1, 6), &[]));
-        assert_eq!(eta, Eta::Expected { at: t(3, 0) + chrono::Duration::hours(12), late: None });
+        assert_eq!(eta, Eta::Expected { at: t(3, 0) + chrono::Duration::hours(12), latest: None, late: None });
     }
 
     #[test]
@@ -169,8 +226,8 @@ mod tests {
         let wf = print();
         let mut rush = input(&wf, "spec_review", t(1, 0), &[]);
         rush.priority = Priority::Rush;
-        let Eta::Expected { at, late: None } = estimate(&rush) else { panic!("expected") };
-        let standard = 3 * DAY + DAY / 2;
+        let Eta::Expected { at, late: None, .. } = estimate(&rush) else { panic!("expected") };
+        let standard = 4 * DAY + DAY / 2;
         assert_eq!((at - t(1, 0)).num_seconds() as u64, (standard as f64 * wf.rush_factor) as u64);
         assert!(wf.rush_factor < 1.0);
     }
@@ -189,29 +246,56 @@ mod tests {
         // Released at day 3 04:00 and asked an hour later: one hour of work has been done.
         let holds = [Hold { from: t(1, 4), until: Some(t(3, 4)) }];
         let resumed = estimate(&input(&wf, "queued", t(3, 5), &holds));
-        let Eta::Expected { at, late: None } = resumed else { panic!("on track: the hold does not count as lateness") };
+        let Eta::Expected { at, late: None, .. } = resumed else {
+            panic!("on track: the hold does not count as lateness")
+        };
         assert_eq!(at, t(3, 5) + chrono::Duration::from_std(expected_left - Duration::from_secs(3600)).expect("delta"));
     }
 
     #[test]
-    fn a_late_order_says_so_and_never_shows_a_date_in_the_past() {
+    fn a_late_order_gives_a_range_that_does_not_slide_with_the_clock() {
         let wf = print();
-        // `printing` takes 1 day; it is now 3 days in.
-        let eta = estimate(&input(&wf, "printing", t(4, 0), &[]));
-        let Eta::Expected { at, late: Some(late) } = eta else { panic!("late") };
-        assert_eq!(late.behind, Some(Duration::from_secs(2 * DAY)));
-        assert!(at >= t(4, 0), "never in the past");
-        assert_eq!(at, t(4, 12), "only the stages after this one remain");
+        // `printing` takes 1 day; it is now 3 days in, and finishing (12 h) remains.
+        let eta = estimate(&input(&wf, "printing", t(4, 3), &[]));
+        let Eta::Expected { at, latest: Some(latest), late: Some(late) } = eta else { panic!("late: {eta:?}") };
+        assert_eq!(late.behind, Some(Duration::from_secs(2 * DAY + 3 * 3600)));
+        assert_eq!(at, t(5, 12), "from tomorrow, the stages after this one");
+        assert_eq!(latest, t(6, 12), "plus one more run of this stage");
+        let Eta::Expected { at: again, latest: again_latest, .. } = estimate(&input(&wf, "printing", t(4, 22), &[]))
+        else {
+            panic!("still late")
+        };
+        assert_eq!((again, again_latest), (at, Some(latest)), "a reload later that day reads the same");
     }
 
     #[test]
-    fn an_estimate_after_the_promised_date_is_flagged() {
+    fn an_overrun_last_stage_promises_a_confirmation_instead_of_now() {
         let wf = print();
-        let mut i = input(&wf, "spec_review", t(1, 0), &[]);
-        i.due_date = NaiveDate::from_ymd_opt(2026, 3, 2);
-        let Eta::Expected { late: Some(late), .. } = estimate(&i) else { panic!("late") };
-        assert_eq!(late.past_due, NaiveDate::from_ymd_opt(2026, 3, 2));
-        assert_eq!(late.behind, None);
+        let eta = estimate(&input(&wf, "finishing", t(3, 5), &[]));
+        let Eta::Confirming { by, late } = eta else { panic!("confirming: {eta:?}") };
+        assert_eq!(by, t(4, 0));
+        assert!(late.behind.is_some());
+    }
+
+    #[test]
+    fn lateness_is_judged_against_the_promised_date() {
+        let wf = print();
+        let mut i = input(&wf, "printing", t(4, 0), &[]);
+        i.due_date = NaiveDate::from_ymd_opt(2026, 3, 20);
+        let Eta::Expected { late: Some(late), .. } = estimate(&i) else { panic!("behind plan") };
+        assert_eq!((late.past_due, late.within_due), (None, NaiveDate::from_ymd_opt(2026, 3, 20)), "still on time");
+        i.due_date = NaiveDate::from_ymd_opt(2026, 3, 5);
+        let Eta::Expected { late: Some(late), .. } = estimate(&i) else { panic!("behind plan") };
+        assert_eq!((late.past_due, late.within_due), (NaiveDate::from_ymd_opt(2026, 3, 5), None), "range ends after");
+    }
+
+    #[test]
+    fn waiting_on_the_customer_stops_the_clock_and_names_what_follows() {
+        let wf = print();
+        // Three days in a one-day proof stage: the wait is the customer's, never the shop's lateness.
+        let eta = estimate(&input(&wf, "proof_approval", t(4, 0), &[]));
+        let after = Duration::from_secs(DAY + DAY + DAY / 2);
+        assert_eq!(eta, Eta::AwaitingCustomer { since: t(1, 0), after, approval: true });
     }
 
     #[test]

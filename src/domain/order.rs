@@ -66,7 +66,7 @@ string_enum! {
 
 string_enum! {
     /// Where a change came from.
-    Source { Api = "api", Ops = "ops", Webhook = "webhook", System = "system" }
+    Source { Api = "api", Ops = "ops", Webhook = "webhook", System = "system", Portal = "portal" }
 }
 
 string_enum! {

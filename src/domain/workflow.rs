@@ -69,6 +69,21 @@ pub struct Stage {
     pub visible: bool,
     /// Moves allowed out of this stage, in declaration order (linear next first).
     pub moves: Vec<Move>,
+    /// Whether the order waits on the customer here: the shop's lateness clock stops.
+    pub waits_on_customer: bool,
+    /// Set when the customer approves or asks for changes from the tracking page here.
+    pub approval: Option<Approval>,
+}
+
+/// A stage the customer signs off from the tracking page: a proof, a design, a drawing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// Where an approval moves the order (one of the stage's allowed moves).
+    pub approve: Key,
+    /// Where a change request moves it (one of the stage's allowed moves).
+    pub changes: Key,
+    /// Remind the customer once when nothing happened for this long.
+    pub remind_after: Option<Duration>,
 }
 
 impl Stage {
@@ -202,6 +217,22 @@ mod tests {
             let last = wf.stages.last().expect("stages");
             assert!(last.is_final(), "{} ends in a final stage", wf.key);
         }
+    }
+
+    #[test]
+    fn the_presets_with_a_proof_wait_for_the_customer_to_approve_it() {
+        let workflows = load_presets().expect("presets");
+        for (wf, stage, approve, changes) in [
+            ("jewelry", "awaiting_approval", "in_production", "design_consultation"),
+            ("print", "proof_approval", "queued", "spec_review"),
+            ("stone", "drawing_approval", "fabrication", "block_selection"),
+        ] {
+            let s = workflows.get(wf).and_then(|w| w.stage(stage)).expect("approval stage");
+            let a = s.approval.as_ref().expect("approval");
+            assert_eq!((a.approve.as_str(), a.changes.as_str()), (approve, changes), "{wf}");
+            assert!(s.waits_on_customer && s.notify && s.visible && a.remind_after.is_some(), "{wf}");
+        }
+        assert!(workflows.get("jobshop").expect("jobshop").stages.iter().all(|s| s.approval.is_none()));
     }
 
     #[test]

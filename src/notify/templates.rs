@@ -246,14 +246,15 @@ pub fn sample_context(workflow: &str, stage: &str, label: &str) -> serde_json::V
             "reference": "K-000001", "workflow": workflow, "priority": "standard",
             "items": [{ "description": "Sample piece", "variant": "L", "quantity": 1, "material": "oak" }],
         },
-        "stage": { "key": stage, "label": label, "text": "What happens now." },
-        "event": { "kind": "moved" },
+        "stage": { "key": stage, "label": label, "text": "What happens now.", "approval": false },
+        "event": { "kind": "moved", "source": "api", "answer": "", "from_label": "", "to_label": "" },
+        "reminder": false,
         "note": "A note",
         "photo_url": "https://example.com/photo.jpg",
         "photo_cid": "cid:stage-photo",
         "tracking_url": "https://example.com/t/token",
         "unsubscribe_url": "https://example.com/u/token",
-        "eta": { "message": "Expected on 1 May", "date": "1 May", "late": [] },
+        "eta": { "message": "Expected on 1 May", "date": "1 May", "late": ["Our step “Sample” is taking 2 days longer than planned. That delay is ours."] },
     })
 }
 
@@ -271,6 +272,9 @@ mod tests {
         let html = t.render(Part::EmailHtml, "stone", "fabrication", "en", &ctx).expect("renders");
         // HTML escaping writes `/` as `&#x2f;`.
         assert!(html.contains("cid:stage-photo") && html.contains("https:&#x2f;&#x2f;example.com&#x2f;u&#x2f;token"));
+        // A late order's message says whose step is late, as the page does.
+        let text = t.render(Part::EmailText, "stone", "fabrication", "en", &ctx).expect("renders");
+        assert!(text.contains("That delay is ours."), "{text}");
         // An unknown language falls back to the shop's.
         let de = t.render(Part::Sms, "stone", "fabrication", "de", &ctx).expect("renders");
         assert!(de.contains("is now at Fabrication"), "{de}");

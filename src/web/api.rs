@@ -5,12 +5,14 @@ pub mod data_exports;
 pub mod history;
 pub mod imports;
 pub mod inbox;
+pub mod inquiries;
 pub mod links;
 pub mod messages;
 pub mod moves;
 pub mod orders;
 pub mod photos;
 pub mod problems;
+pub mod stats;
 pub mod track;
 pub mod workflows;
 
@@ -77,6 +79,8 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(links::router())
         .merge(workflows::router())
         .merge(track::router())
+        .merge(inquiries::router())
+        .merge(stats::router())
         .split_for_parts();
     // After the merge: modifiers of `ApiDoc` run before the routes' operations are added.
     problems::Problems.modify(&mut doc);

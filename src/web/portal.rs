@@ -1,5 +1,6 @@
 //! The customer's private tracking page at `/t/{token}`: no login, the token is the key.
 
+mod forms;
 mod guard;
 mod live;
 pub mod render;
@@ -12,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 
 use super::AppState;
@@ -33,6 +34,11 @@ pub struct Portal {
     not_found: Bytes,
     too_many: Bytes,
     logo: Option<(Bytes, &'static str)>,
+    favicon: Bytes,
+    ask_limits: forms::AskLimits,
+    /// Orders whose view was counted today (the UTC day in the first field), so that a
+    /// reload costs no write: the database keeps one row per order and day anyway.
+    seen: std::sync::Mutex<(i64, std::collections::HashSet<i64>)>,
 }
 
 /// Image types a logo may be, by their first bytes.
@@ -62,7 +68,16 @@ impl Portal {
             }
             None => None,
         };
+        // A rounded square in the brand colour: no request for a missing /favicon.ico.
+        let favicon = Bytes::from(format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><rect width=\"32\" height=\"32\" rx=\"7\" fill=\"{}\"/><circle cx=\"16\" cy=\"16\" r=\"6\" fill=\"{}\"/></svg>",
+            renderer.brand(),
+            render::text_on(renderer.brand())
+        ));
         Ok(Self {
+            favicon,
+            ask_limits: forms::AskLimits::default(),
+            seen: std::sync::Mutex::default(),
             not_found: renderer.message("track.not_found_title", "track.not_found_text")?,
             too_many: renderer.message("track.too_many_title", "track.too_many_text")?,
             renderer,
@@ -106,6 +121,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/t/{token}", get(page))
         .route("/t/{token}/events", get(live::events))
+        .route("/t/{token}/answer", post(forms::answer))
+        .route("/t/{token}/ask", post(forms::ask))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/t/{token}/photos/{id}/{size}", get(photo))
         .route("/u/{token}", get(unsubscribe::show).post(unsubscribe::opt_out))
         .route("/assets/logo", get(logo))
@@ -162,7 +181,10 @@ pub fn rendered(
         None => format!("/t/{token}/events?since={}", snapshot.last_event_id),
     };
     let photo_base = state.service.config().base_url.join(&format!("t/{token}/photos/"))?;
-    state.portal.renderer.render(snapshot, state.service.workflows(), wanted, &events_url, photo_base.as_str(), now)
+    let page_path = format!("/t/{token}");
+    let sign = |context: &str| state.service.form_token(&snapshot.token_hash, context);
+    let forms = render::Forms { page_path: &page_path, events_url: &events_url, sign: &sign };
+    state.portal.renderer.render(snapshot, state.service.workflows(), wanted, photo_base.as_str(), &forms, now)
 }
 
 async fn page(
@@ -176,6 +198,7 @@ async fn page(
         Ok(snapshot) => snapshot,
         Err(refused) => return state.portal.refused(refused),
     };
+    count_view(&state, snapshot.order.id).await;
     match rendered(&state, &snapshot, &token, wanted_language(query.as_deref()).as_deref()) {
         Ok(r) => state.portal.html(StatusCode::OK, r.page.clone()),
         Err(e) => {
@@ -183,6 +206,31 @@ async fn page(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// Counts a view of an order's page once per UTC day; a failure only loses a figure.
+async fn count_view(state: &AppState, order_id: i64) {
+    let day = chrono::Utc::now().timestamp().div_euclid(86_400);
+    let first_today = {
+        let mut seen = state.portal.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.0 != day {
+            *seen = (day, std::collections::HashSet::new());
+        }
+        seen.1.insert(order_id)
+    };
+    if first_today && let Err(e) = state.service.record_view(order_id, day).await {
+        tracing::warn!(error = %e, "cannot count a tracking page view");
+        state.portal.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1.remove(&order_id);
+    }
+}
+
+async fn favicon(State(state): State<AppState>) -> Response {
+    let mut res = Body::from(state.portal.favicon.clone()).into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
 }
 
 /// A photo on an order's timeline, through the same token (and rate limit) as the page: only

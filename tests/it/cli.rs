@@ -27,7 +27,20 @@ fn workflow_check_names_the_file_line_and_problem() {
     let out = kiln().args(["workflow", "check", "workflows"]).output().expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("stone (8 stages)") && stdout.contains("jewelry (5 stages)"), "{stdout}");
+    assert!(stdout.contains("stone (9 stages)") && stdout.contains("jewelry (5 stages)"), "{stdout}");
+
+    let proof = dir.path().join("proofs.toml");
+    std::fs::write(
+        &proof,
+        "name = \"Proofs\"\n[[stages]]\nkey = \"proof\"\nlabel = \"Proof\"\nduration = \"1d\"\nnotify = true\napproval = { approve = \"done\", changes = \"redo\" }\n\n[[stages]]\nkey = \"done\"\nlabel = \"Done\"\n",
+    )
+    .expect("write");
+    let out = kiln().args(["workflow", "check"]).arg(&proof).output().expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected =
+        format!("{}:7:42: unknown stage `redo` as the stage `proof` sends change requests to", proof.display());
+    assert!(stderr.contains(&expected), "{stderr}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod intake_shopify;
 #[allow(dead_code)]
 mod fixtures;
 
+mod approval;
 mod audit;
 mod browser;
 mod cli;

@@ -43,7 +43,8 @@ async fn the_route_map_lights_the_current_stop_in_the_customers_language() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
     assert!(html.starts_with("<!doctype html>\n<html lang=\"it\">"), "the customer's language");
-    assert_eq!(stops(&html, "done"), ["Estrazione in cava", "Scelta del blocco"]);
+    // The yard sign-off skips the drawing approval; the stops before the current one are behind it.
+    assert_eq!(stops(&html, "done"), ["Estrazione in cava", "Scelta del blocco", "Lastra e disegno da approvare"]);
     assert_eq!(stops(&html, "current"), ["Lavorazione"]);
     assert_eq!(stops(&html, "ahead").len(), 5);
     assert!(html.contains("aria-current=\"step\""));
@@ -174,7 +175,7 @@ async fn the_json_twin_has_the_same_data_and_allows_any_origin() {
     assert_eq!(view["reference"], reference.as_str());
     assert_eq!(view["stage"]["key"], "block_selection");
     assert_eq!(view["stage"]["label"], "Scelta del blocco");
-    assert_eq!(view["route"].as_array().map(Vec::len), Some(8));
+    assert_eq!(view["route"].as_array().map(Vec::len), Some(9));
     assert_eq!(view["route"][1]["state"], "current");
     assert_eq!(view["eta"]["state"], "expected");
     assert_eq!(view["timeline"][0]["title"], "Scelta del blocco");

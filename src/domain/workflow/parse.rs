@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ActionNotify, Key, Move, Stage, StageText, Workflow, Workflows};
+use super::{ActionNotify, Approval, Key, Move, Stage, StageText, Workflow, Workflows};
 use crate::domain::order::Language;
 
 /// A problem in a workflow file, located by file, line and column (1-based).
@@ -95,8 +95,18 @@ struct FileStage {
     is_final: bool,
     #[serde(default)]
     moves: Vec<Spanned<FileMove>>,
+    waits_on: Option<Spanned<String>>,
+    approval: Option<Spanned<FileApproval>>,
     #[serde(default)]
     translations: BTreeMap<String, Spanned<FileText>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApproval {
+    approve: Spanned<String>,
+    changes: Spanned<String>,
+    remind_after: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -220,11 +230,14 @@ fn build(report: &mut Report<'_>, parsed: FileWorkflow) -> Option<Workflow> {
             photo: stage.photo,
             visible: stage.visible,
             moves: Vec::new(),
+            waits_on_customer: waits_on_customer(report, stage),
+            approval: None,
         }));
     }
     let mut stages: Vec<Stage> = stages.into_iter().collect::<Option<_>>()?;
 
     resolve_moves(report, &parsed.stages, &mut stages);
+    resolve_approvals(report, &parsed.stages, &mut stages);
     check_graph(report, &parsed.stages, &stages);
     for (stage, spanned) in stages.iter().zip(&parsed.stages) {
         if !stage.is_final() && spanned.get_ref().duration.is_none() {
@@ -301,6 +314,83 @@ fn resolve_moves(report: &mut Report<'_>, parsed: &[Spanned<FileStage>], stages:
             }
         }
         stages[i].moves = moves;
+    }
+}
+
+/// Reads `waits_on`: only `customer` (or `shop`, the default) is a party a stage can wait on.
+fn waits_on_customer(report: &mut Report<'_>, stage: &FileStage) -> bool {
+    match stage.waits_on.as_ref().map(|w| (w.get_ref().as_str(), w.span().start)) {
+        None | Some(("shop", _)) => stage.approval.is_some(),
+        Some(("customer", _)) => true,
+        Some((other, at)) => {
+            report.at(at, format!("`waits_on` is `customer` or `shop`, not `{other}`"));
+            false
+        }
+    }
+}
+
+/// Reads each `approval` table: both targets are known stages other than this one (added to
+/// the stage's moves when not declared there), the customer sees and hears about the stage,
+/// and the reminder is a duration.
+fn resolve_approvals(report: &mut Report<'_>, parsed: &[Spanned<FileStage>], stages: &mut [Stage]) {
+    let labels: HashMap<String, String> =
+        stages.iter().map(|s| (s.key.as_str().to_owned(), s.wording.label.clone())).collect();
+    for (i, spanned) in parsed.iter().enumerate() {
+        let file_stage = spanned.get_ref();
+        let Some(approval) = &file_stage.approval else { continue };
+        let a = approval.get_ref();
+        let stage_key = file_stage.key.get_ref();
+        let mut target = |report: &mut Report<'_>, to: &Spanned<String>, what: &str, label: &str| {
+            let name = to.get_ref();
+            if !labels.contains_key(name) {
+                report.at(
+                    to.span().start,
+                    format!(
+                        "unknown stage `{name}` as the stage `{stage_key}` {what} (known stages: {})",
+                        stages_list(parsed)
+                    ),
+                );
+                return None;
+            }
+            if name == stage_key {
+                report.at(
+                    to.span().start,
+                    format!("the approval of `{stage_key}` cannot lead back to `{stage_key}` itself"),
+                );
+                return None;
+            }
+            let key = Key::parse(name).ok()?;
+            if !stages[i].moves.iter().any(|m| m.to == key) {
+                stages[i].moves.push(Move { to: key.clone(), label: label.to_owned() });
+            }
+            Some(key)
+        };
+        let approve = target(report, &a.approve, "approves to", "Approved by the customer");
+        let changes = target(report, &a.changes, "sends change requests to", "Changes requested by the customer");
+        if a.approve.get_ref() == a.changes.get_ref() {
+            report.at(a.changes.span().start, "`approve` and `changes` must lead to different stages");
+        }
+        if file_stage.is_final {
+            report.at(approval.span().start, format!("final stage `{stage_key}` cannot wait for an approval"));
+        }
+        if !file_stage.visible || !file_stage.notify {
+            report.at(
+                approval.span().start,
+                format!(
+                    "approval stage `{stage_key}` must be customer-visible and set `notify = true`, or the customer never hears of the proof"
+                ),
+            );
+        }
+        let remind_after = a.remind_after.as_ref().and_then(|d| {
+            humantime::parse_duration(d.get_ref())
+                .map_err(|e| {
+                    report.at(d.span().start, format!("invalid `remind_after` `{}`: {e} (try \"2d\")", d.get_ref()))
+                })
+                .ok()
+        });
+        if let (Some(approve), Some(changes)) = (approve, changes) {
+            stages[i].approval = Some(Approval { approve, changes, remind_after });
+        }
     }
 }
 

@@ -47,6 +47,34 @@ pub struct Rendered {
     pub last_event_id: i64,
 }
 
+/// Where a page's live stream and forms are, and how the forms' anti-forgery tokens are made.
+pub struct Forms<'a> {
+    /// The page's own path, `/t/{token}`, which the form actions extend.
+    pub page_path: &'a str,
+    /// The live stream's URL.
+    pub events_url: &'a str,
+    /// Signs a form context (a proof round, the question form) for this page's token.
+    pub sign: &'a dyn Fn(&str) -> String,
+}
+
+/// A page with a title and a few sentences, shown instead of a tracking page or after a form.
+#[derive(Debug, Default)]
+pub struct Message {
+    /// The heading (and title).
+    pub title: String,
+    /// The sentence under it.
+    pub text: String,
+    /// Text quoted back, such as the question just sent.
+    pub quote: Option<String>,
+    /// HTML kiln built itself (the unsubscribe choices).
+    pub extra: Option<String>,
+    /// A way back, with its words.
+    pub back: Option<(String, String)>,
+}
+
+/// The longest question the tracking page accepts, in characters.
+pub const MAX_QUESTION: usize = 2000;
+
 /// Renders tracking pages and the messages shown instead of them.
 pub struct Renderer {
     env: Environment<'static>,
@@ -56,6 +84,7 @@ pub struct Renderer {
     shop: ShopView,
     default_tz: Tz,
     default_language: String,
+    brand: String,
     /// Per order, its renderings by language.
     cache: Mutex<HashMap<i64, ByLanguage>>,
 }
@@ -108,7 +137,7 @@ impl Renderer {
         // also accept images from the configured base URL's origin.
         let csp = format!(
             "default-src 'none'; img-src 'self' {}; style-src {}; script-src {}; connect-src 'self'; \
-             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
             base_url.origin().ascii_serialization(),
             hash_source(&css),
             hash_source(JS)
@@ -121,6 +150,7 @@ impl Renderer {
             shop: ShopView::new(shop),
             default_tz: crate::domain::order::TimeZone::parse(&shop.timezone).map_err(anyhow::Error::msg)?.0,
             default_language: shop.language.clone(),
+            brand: shop.color.clone(),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -166,8 +196,8 @@ impl Renderer {
         snapshot: &Arc<TrackSnapshot>,
         workflows: &Workflows,
         wanted_language: Option<&str>,
-        events_url: &str,
         photo_base: &str,
+        forms: &Forms<'_>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Arc<Rendered>> {
         let bundle = self.bundle(wanted_language, snapshot.order.customer.language.as_str());
@@ -177,7 +207,7 @@ impl Renderer {
             .ok_or_else(|| anyhow::anyhow!("workflow `{}` is not loaded", snapshot.order.workflow))?;
         let tz = snapshot.order.customer.timezone.map_or(self.default_tz, |z| z.0);
         let view = view::build(snapshot, photo_base, wf, &self.shop, &bundle, tz, now);
-        let rendered = Arc::new(self.render_view(snapshot.clone(), &view, &bundle, events_url, minute)?);
+        let rendered = Arc::new(self.render_view(snapshot.clone(), &view, &bundle, forms, minute)?);
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
@@ -195,7 +225,7 @@ impl Renderer {
         snapshot: Arc<TrackSnapshot>,
         view: &TrackView,
         t: &Bundle,
-        events_url: &str,
+        forms: &Forms<'_>,
         minute: i64,
     ) -> anyhow::Result<Rendered> {
         let strings = t.section("track");
@@ -203,10 +233,18 @@ impl Renderer {
         let note_title = t.fill("track.note", &[("shop", shop)]);
         let view_value = Value::from(minijinja::value::Serde(view));
         let strings = Value::from(minijinja::value::Serde(&strings));
-        let live = self
-            .env
-            .get_template("live.html")?
-            .render(context! { view => view_value.clone(), t => strings.clone(), note_title })?;
+        let events_url = forms.events_url;
+        let round_context = view.approval.as_ref().map(|a| crate::domain::approval::round_context(&a.stage, a.round));
+        let forms = context! {
+            answer_url => format!("{}/answer", forms.page_path),
+            round_token => round_context.map(|c| (forms.sign)(&c)).unwrap_or_default(),
+            ask_url => format!("{}/ask", forms.page_path),
+            ask_token => (forms.sign)(ASK_CONTEXT),
+            max_question => MAX_QUESTION,
+        };
+        let live = self.env.get_template("live.html")?.render(
+            context! { view => view_value.clone(), t => strings.clone(), note_title, forms => forms.clone() },
+        )?;
         let page = self.env.get_template("page.html")?.render(context! {
             view => view_value,
             t => strings,
@@ -215,6 +253,8 @@ impl Renderer {
             contact => t.fill("track.contact", &[("shop", shop)]),
             live => trusted(live.clone()),
             events_url,
+            forms,
+            revoked => t.fill("track.revoked", &[("shop", shop)]),
             css => trusted(self.css.clone()),
             js => trusted(JS.to_owned()),
         })?;
@@ -238,16 +278,37 @@ impl Renderer {
     /// A page with a title and one sentence, in the shop's language (404s, 429s).
     pub fn message(&self, title_key: &str, text_key: &str) -> anyhow::Result<Bytes> {
         let t = self.catalog.pick([self.default_language.as_str()]);
+        let back = self.shop.website.clone().map(|w| (w, t.fill("track.home", &[("shop", &self.shop.name)])));
+        self.message_page(
+            &t,
+            &Message { title: t.t(title_key).to_owned(), text: t.t(text_key).to_owned(), back, ..Message::default() },
+        )
+    }
+
+    /// A message page in a customer's language.
+    pub fn message_page(&self, t: &Bundle, message: &Message) -> anyhow::Result<Bytes> {
         let html = self.env.get_template("message.html")?.render(context! {
             language => t.language(),
-            shop => self.shop.name.as_str(),
-            title => t.t(title_key),
-            text => t.t(text_key),
+            shop => Value::from(minijinja::value::Serde(&self.shop)),
+            title => &message.title,
+            text => &message.text,
+            quote => &message.quote,
+            extra => trusted(message.extra.clone().unwrap_or_default()),
+            back_url => message.back.as_ref().map(|b| b.0.as_str()),
+            back_text => message.back.as_ref().map(|b| b.1.as_str()),
             css => trusted(self.css.clone()),
         })?;
         Ok(Bytes::from(html))
     }
+
+    /// The shop's brand colour, for the favicon.
+    pub fn brand(&self) -> &str {
+        self.brand.as_str()
+    }
 }
+
+/// The form context of the question form (one per page, bound to its token).
+pub const ASK_CONTEXT: &str = "ask";
 
 #[cfg(test)]
 mod tests {

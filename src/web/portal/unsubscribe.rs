@@ -4,35 +4,35 @@
 //! order.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::guard::private_headers;
-use super::{PRIVATE, Peer, lookup};
+use super::render::Message;
+use super::{Peer, lookup};
+use crate::i18n::Bundle;
 use crate::web::AppState;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn page(lang: &str, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width,initial-scale=1\"><title>{title}</title></head><body style=\"font-family:system-ui,\
-         sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5\"><h1>{title}</h1>{body}</body></html>"
-    );
-    let mut res = (StatusCode::OK, html).into_response();
-    let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    private_headers(headers, PRIVATE);
-    res
+/// The page in the tracking page's look, with a way back to the order.
+fn page(state: &AppState, t: &Bundle, token: &str, text: String, extra: Option<String>) -> Response {
+    let message = Message {
+        title: t.t("track.unsub_title").to_owned(),
+        text,
+        quote: None,
+        extra,
+        back: Some((format!("/t/{token}"), t.t("track.back").to_owned())),
+    };
+    match state.portal.renderer.message_page(t, &message) {
+        Ok(html) => state.portal.html(StatusCode::OK, html),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the unsubscribe page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// The choice.
@@ -47,21 +47,20 @@ pub async fn show(
         Err(refused) => return state.portal.refused(refused),
     };
     let t = state.portal.renderer.strings(snapshot.order.customer.language.as_str());
-    let shop = escape(&state.service.config().shop.name);
+    let shop = &state.service.config().shop.name;
     let reference = snapshot.order.reference.to_string();
-    let button = |scope: &str, text: String| {
+    let button = |scope: &str, text: String, class: &str| {
         format!(
-            "<form method=\"post\"><input type=\"hidden\" name=\"scope\" value=\"{scope}\"><p><button type=\"submit\">{}</button></p></form>",
+            "<form method=\"post\"><input type=\"hidden\" name=\"scope\" value=\"{scope}\"><button type=\"submit\"{class}>{}</button></form>",
             escape(&text)
         )
     };
-    let body = format!(
-        "<p>{}</p>{}{}",
-        escape(&t.fill("track.unsub_text", &[("shop", &shop)])),
-        button("order", t.fill("track.unsub_order", &[("reference", &reference)])),
-        button("all", t.fill("track.unsub_all", &[("shop", &shop)])),
+    let forms = format!(
+        "{}{}",
+        button("order", t.fill("track.unsub_order", &[("reference", &reference)]), " class=\"primary\""),
+        button("all", t.fill("track.unsub_all", &[("shop", shop)]), ""),
     );
-    page(t.language(), &escape(t.t("track.unsub_title")), &body)
+    page(&state, &t, &token, t.fill("track.unsub_text", &[("shop", shop)]), Some(forms))
 }
 
 /// The opt-out itself.
@@ -89,5 +88,5 @@ pub async fn opt_out(
     }
     tracing::info!(order = %order.reference, all, "customer opted out of messages");
     let t = state.portal.renderer.strings(order.customer.language.as_str());
-    page(t.language(), &escape(t.t("track.unsub_title")), &format!("<p>{}</p>", escape(t.t("track.unsub_done"))))
+    page(&state, &t, &token, t.t("track.unsub_done").to_owned(), None)
 }

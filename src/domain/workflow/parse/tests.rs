@@ -163,3 +163,60 @@ fn duplicate_workflow_keys_across_files_are_refused() {
     assert_eq!(errs.len(), 1);
     assert!(errs[0].message.contains("also used by a.toml"));
 }
+
+const PROOF: &str = r#"name = "Shop"
+[[stages]]
+key = "design"
+label = "Design"
+duration = "2d"
+
+[[stages]]
+key = "proof"
+label = "Proof"
+duration = "1d"
+notify = true
+approval = { approve = "making", changes = "design", remind_after = "2d" }
+
+[[stages]]
+key = "making"
+label = "Making"
+duration = "2d"
+
+[[stages]]
+key = "done"
+label = "Done"
+"#;
+
+#[test]
+fn an_approval_stage_waits_on_the_customer_and_allows_both_of_its_moves() {
+    let wf = parse_workflow("shop.toml", PROOF).expect("valid");
+    let proof = wf.stage("proof").expect("proof stage");
+    let approval = proof.approval.as_ref().expect("an approval stage");
+    assert_eq!((approval.approve.as_str(), approval.changes.as_str()), ("making", "design"));
+    assert_eq!(approval.remind_after, Some(std::time::Duration::from_secs(2 * 86_400)));
+    assert!(proof.waits_on_customer);
+    let moves: Vec<&str> = proof.moves.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(moves, ["making", "design"], "the change request is added as a move");
+    assert!(!wf.stage("making").expect("making").waits_on_customer);
+}
+
+#[test]
+fn a_bad_approval_is_reported_with_its_line() {
+    let err = one_error(&PROOF.replace("changes = \"design\"", "changes = \"desing\""));
+    assert_eq!(err.line, 12);
+    assert!(err.message.contains("unknown stage `desing`"), "{}", err.message);
+
+    let err = one_error(&PROOF.replace("notify = true\n", ""));
+    assert_eq!(err.line, 11);
+    assert!(err.message.contains("notify = true"), "{}", err.message);
+
+    let err = one_error(&PROOF.replace("changes = \"design\"", "changes = \"making\""));
+    assert!(err.message.contains("different stages"), "{}", err.message);
+
+    let err = one_error(&PROOF.replace("remind_after = \"2d\"", "remind_after = \"soon\""));
+    assert!(err.message.contains("invalid `remind_after` `soon`"), "{}", err.message);
+
+    let err = one_error(&PROOF.replace("key = \"making\"\n", "key = \"making\"\nwaits_on = \"courier\"\n"));
+    assert_eq!(err.line, 16);
+    assert!(err.message.contains("`customer` or `shop`"), "{}", err.message);
+}
