@@ -12,6 +12,7 @@ mod fixtures;
 
 mod audit;
 mod browser;
+mod chromium;
 mod cli;
 mod contract;
 mod errors;
@@ -19,6 +20,7 @@ mod moves;
 mod nodes;
 mod notifications;
 mod ops;
+mod ops_browser;
 mod order_search;
 mod orders;
 mod outbox;
