@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use kiln::domain::access::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -274,6 +276,26 @@ async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium(
         check("login", width).await;
     }
     sign_in_with_form(&browser, &app, "own@shop.example").await;
+    // The keyboard: the first Tab lands on the skip link, drawn with a visible outline, and
+    // following it moves focus to the main landmark's content.
+    c.goto(&format!("{}/", app.base)).await.expect("list");
+    let tab = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: Key::Tab.into() })
+        .then(KeyAction::Up { value: Key::Tab.into() });
+    c.perform_actions(tab).await.expect("Tab pressed");
+    let focused = browser
+        .js("const a = document.activeElement, s = getComputedStyle(a);
+             return [a.className, a.getAttribute('href'), s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2]")
+        .await;
+    assert_eq!(focused, json!(["skip", "#main", true]), "the first Tab shows the skip link");
+    let enter = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: Key::Enter.into() })
+        .then(KeyAction::Up { value: Key::Enter.into() });
+    c.perform_actions(enter).await.expect("Enter pressed");
+    browser.wait_for("return location.hash === '#main'", Duration::from_secs(2), "the skip link works").await;
+    let landmarks = browser.js("return [document.querySelectorAll('main').length, document.querySelectorAll('header').length, document.querySelectorAll('nav').length > 0]").await;
+    assert_eq!(landmarks, json!([1, 1, true]), "one main, one banner, navigation");
+
     let pages = [
         ("list", format!("{}/", app.base)),
         ("board", format!("{}/board/jobshop", app.base)),
