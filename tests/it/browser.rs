@@ -1,7 +1,6 @@
 //! A tracking page in real headless Chromium: the route map shows the current stage, and it
 //! changes when the order is moved through the API, without a reload.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
@@ -9,7 +8,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::chromium::{browser, start_driver};
+use crate::chromium::{browser, screenshot_dir, start_driver};
 use crate::helpers::{order_body, spawn_app};
 
 #[tokio::test]
@@ -97,9 +96,7 @@ async fn a_tracking_page_follows_a_move_live_in_headless_chromium() {
     eprintln!("the page followed the move in {moved_in:?}");
 
     let png = browser.screenshot().await.expect("screenshot");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
-    std::fs::write(dir.join("tracking-page-360px.png"), &png).expect("screenshot written");
+    std::fs::write(screenshot_dir().join("tracking-page-360px.png"), &png).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG"));
     browser.close().await.expect("browser closes");
 }
