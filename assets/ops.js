@@ -43,6 +43,9 @@
   }
   if (source && window.EventSource) {
     var es = new EventSource(source);
+    // Marks the page while the stream is open (tests wait for it; CSS may show it).
+    es.onopen = function () { body.setAttribute("data-live-open", ""); };
+    es.onerror = function () { body.removeAttribute("data-live-open"); };
     es.addEventListener("changed", refresh);
     es.addEventListener("gone", function () { es.close(); location.reload(); });
   }

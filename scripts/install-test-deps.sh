@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Rust, from PyPI (and axe-core from npm, at the end):
+# Installs what the test suite needs beyond Rust, from PyPI:
 # - moto's S3-compatible server (`moto_server`) for the S3 photo store tests;
 # - schemathesis (`st`), which checks the running API against its OpenAPI document.
 # Safe to run again: each tool already on PATH (and working) is left alone.
@@ -61,20 +61,4 @@ else
     echo "st: installed ($(command -v st), $(st --version))"
 fi
 
-# axe-core, from the npm registry, which the browser tests inject into the tracking pages to
-# check their accessibility (tests/it/browser.rs reads it from here, or from KILN_AXE).
-AXE_DIR=${KILN_AXE_DIR:-$HOME/.cache/kiln/axe}
-if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ] && ! command -v npm >/dev/null 2>&1; then
-    echo "installing npm"
-    apt-get update -qq || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null || true
-fi
-if [ -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
-    echo "axe-core: already installed ($AXE_DIR)"
-elif command -v npm >/dev/null 2>&1; then
-    mkdir -p "$AXE_DIR"
-    (cd "$AXE_DIR" && npm install --silent --no-audit --no-fund 'axe-core@4')
-    echo "axe-core: installed ($AXE_DIR)"
-else
-    echo "axe-core: skipped (no npm; apt-get install npm)"
-fi
+# axe-core is vendored (pinned) in tests/fixtures/axe.min.js: nothing to install.

@@ -2,7 +2,6 @@
 //! changes when the order is moved through the API, without a reload.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
@@ -10,46 +9,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::chromium::{Driver, browser, screenshot_dir, start_driver};
 use crate::helpers::{order_body, spawn_app, spawn_app_with};
-
-/// Chromium and chromedriver, from the environment or Debian's paths.
-fn browser() -> Option<(PathBuf, PathBuf)> {
-    let find = |var: &str, default: &str| {
-        let path = std::env::var(var).map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(default));
-        path.exists().then_some(path)
-    };
-    Some((find("KILN_CHROMIUM", "/usr/bin/chromium")?, find("KILN_CHROMEDRIVER", "/usr/bin/chromedriver")?))
-}
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-async fn start_driver(path: &PathBuf) -> (Driver, String) {
-    let port = free_port();
-    let child = Command::new(path)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{url}/status")).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(15), "chromedriver did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (Driver(child), url)
-}
 
 #[tokio::test]
 async fn a_tracking_page_follows_a_move_live_in_headless_chromium() {
@@ -136,9 +97,7 @@ async fn a_tracking_page_follows_a_move_live_in_headless_chromium() {
     eprintln!("the page followed the move in {moved_in:?}");
 
     let png = browser.screenshot().await.expect("screenshot");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
-    std::fs::write(dir.join("tracking-page-360px.png"), &png).expect("screenshot written");
+    std::fs::write(screenshot_dir().join("tracking-page-360px.png"), &png).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG"));
     browser.close().await.expect("browser closes");
 }
@@ -281,12 +240,11 @@ async fn a_customer_approves_the_demo_design_in_headless_chromium() {
     browser.close().await.expect("browser closes");
 }
 
-/// axe-core's browser build, from `KILN_AXE` or where `scripts/install-test-deps.sh` puts it.
+/// axe-core's browser build, vendored (pinned) with the tests; `KILN_AXE` may point elsewhere.
 fn axe_source() -> Option<String> {
-    let path = std::env::var("KILN_AXE").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".cache/kiln/axe/node_modules/axe-core/axe.min.js")
-    });
+    let path = std::env::var("KILN_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/axe.min.js"));
     std::fs::read_to_string(path).ok()
 }
 
