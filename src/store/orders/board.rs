@@ -54,17 +54,33 @@ pub struct Board {
 /// id, reference, stage, priority, customer name, due date, stage entered at, version.
 type CardRow = (i64, String, String, String, String, Option<String>, i64, i64);
 
-/// The cards, best first, as one JSON array of arrays: thousands of rows cost far less as
-/// one value than row by row (each SQLite row is a hop from its worker thread).
-const CARDS: &str = "FROM (SELECT id, reference, stage, priority, customer_name, due_date, stage_entered_at, version \
-    FROM orders WHERE workflow = $1 AND status = 'open' \
-    ORDER BY CASE priority WHEN 'rush' THEN 0 WHEN 'standard' THEN 1 ELSE 2 END, stage_entered_at, id LIMIT $2) AS cards";
 const CARD_FIELDS: &str = "id, reference, stage, priority, customer_name, due_date, stage_entered_at, version";
 
-fn cards_sql(backend: Backend) -> String {
-    match backend {
-        Backend::Sqlite => format!("SELECT json_group_array(json_array({CARD_FIELDS})) {CARDS}"),
-        Backend::Postgres => format!("SELECT coalesce(json_agg(json_build_array({CARD_FIELDS}))::text, '[]') {CARDS}"),
+/// The best cards when there are too many to show; otherwise every open order is read
+/// unsorted and sorted here, which is cheaper than in the database.
+const BEST_FIRST: &str =
+    "ORDER BY CASE priority WHEN 'rush' THEN 0 WHEN 'standard' THEN 1 ELSE 2 END, stage_entered_at, id";
+
+/// Reads up to `limit` cards. On SQLite they come as one JSON array of arrays: thousands
+/// of rows cost far less as one value than row by row (each row is a hop from SQLite's
+/// worker thread). PostgreSQL sends rows cheaply and builds JSON slowly, so it sends rows.
+async fn read_cards(db: &Db, workflow: &str, limit: u32, order: &str) -> Result<Vec<CardRow>, sqlx::Error> {
+    let select = format!("SELECT {CARD_FIELDS} FROM orders WHERE workflow = $1 AND status = 'open' {order} LIMIT $2");
+    match db.backend() {
+        Backend::Sqlite => {
+            let sql = format!("SELECT json_group_array(json_array({CARD_FIELDS})) FROM ({select}) AS cards");
+            let json: String = on_read!(db, |conn| sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(workflow)
+                .bind(i64::from(limit))
+                .fetch_one(conn)
+                .await)?;
+            serde_json::from_str(&json).map_err(|e| corrupt("board cards", e))
+        }
+        Backend::Postgres => on_read!(db, |conn| sqlx::query_as(sqlx::AssertSqlSafe(select))
+            .bind(workflow)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await),
     }
 }
 
@@ -81,14 +97,11 @@ const COUNTS: &str = "SELECT stage, COUNT(*) FROM orders WHERE workflow = $1 AND
 /// The board of `workflow`: its queries read the partial index of open orders.
 pub async fn board(db: &Db, workflow: &Workflow) -> Result<Board, sqlx::Error> {
     let key = workflow.key.as_str();
-    let sql = cards_sql(db.backend());
-    let json: String = on_read!(db, |conn| sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(key)
-        .bind(i64::from(BOARD_CARDS))
-        .fetch_one(conn)
-        .await)?;
-    let rows: Vec<CardRow> = serde_json::from_str(&json).map_err(|e| corrupt("board cards", e))?;
-    let truncated = rows.len() >= BOARD_CARDS as usize;
+    let mut rows = read_cards(db, key, BOARD_CARDS + 1, "").await?;
+    let truncated = rows.len() > BOARD_CARDS as usize;
+    if truncated {
+        rows = read_cards(db, key, BOARD_CARDS, BEST_FIRST).await?;
+    }
     let cutoffs = WorkflowCutoffs::at(workflow, Utc::now());
     let mut columns: Vec<Column> =
         workflow.stages.iter().map(|s| Column { stage: s.key.to_string(), count: 0, cards: Vec::new() }).collect();
@@ -113,7 +126,6 @@ pub async fn board(db: &Db, workflow: &Workflow) -> Result<Board, sqlx::Error> {
         };
         cards.push((stage, card));
     }
-    // The aggregate keeps the subquery's order in practice; sorting again makes it certain.
     cards.sort_by_key(|(_, c)| (rank(c.priority), c.stage_entered_at, c.id));
     for (stage, card) in cards {
         column(&mut columns, &stage).cards.push(card);
