@@ -178,7 +178,8 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
     if let Some(cursor) = &filter.after {
         after_condition(&mut query, filter.sort, cursor)?;
     }
-    let order_by = filter.sort.order_by();
+    let open_only = filter.status == Some(Status::Open) || filter.late.as_ref().is_some_and(|l| l.late);
+    let order_by = filter.sort.order_by(open_only);
     query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
     if backend == Backend::Sqlite {
         query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
