@@ -264,6 +264,26 @@ fn request(path: &str, token: &str) -> hyper::Request<Empty<Bytes>> {
         .expect("request")
 }
 
+/// GET `path` on a keep-alive connection, reconnecting once if the server closed it.
+async fn get(sender: &mut Sender, port: u16, path: &str, token: &str) -> (u16, Bytes) {
+    for _ in 0..2 {
+        if sender.ready().await.is_err() {
+            *sender = connect(port).await;
+            continue;
+        }
+        match sender.send_request(request(path, token)).await {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                return (status, res.into_body().collect().await.expect("body").to_bytes());
+            }
+            Err(_) => *sender = connect(port).await,
+        }
+    }
+    panic!("GET {path}: no answer twice");
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
 /// `clients` users, each on its own keep-alive connection, GET paths from `paths` at random
 /// for `seconds`, each waiting for its answer before sending the next.
 async fn load(port: u16, token: &Arc<String>, paths: &Arc<Vec<String>>, clients: usize, seconds: u64) -> Load {
@@ -278,9 +298,7 @@ async fn load(port: u16, token: &Arc<String>, paths: &Arc<Vec<String>>, clients:
             while Instant::now() < deadline {
                 let path = &paths[rng.below(paths.len())];
                 let started = Instant::now();
-                let res = sender.send_request(request(path, &token)).await.expect("response");
-                let status = res.status().as_u16();
-                let body = res.into_body().collect().await.expect("body").to_bytes();
+                let (status, body) = get(&mut sender, port, path, &token).await;
                 latencies.push(started.elapsed().as_micros() as u64);
                 if status == 200 {
                     let page: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -450,11 +468,7 @@ fn main() {
         for k in 1..=20 {
             let before = created_at(o.orders * k / 25, o.orders, now);
             let iso = DateTime::<Utc>::from_timestamp_millis(before).unwrap_or_default().format("%Y-%m-%d");
-            let res = sender
-                .send_request(request(&format!("/api/v1/orders?created_before={iso}"), &token))
-                .await
-                .expect("response");
-            let body = res.into_body().collect().await.expect("body").to_bytes();
+            let (_, body) = get(&mut sender, port, &format!("/api/v1/orders?created_before={iso}"), &token).await;
             let page: Value = serde_json::from_slice(&body).expect("json");
             deep.extend(page["next_cursor"].as_str().map(str::to_owned));
         }

@@ -1,8 +1,9 @@
 -- The dashboard's list, search and board (issue 11), each served by an index.
 -- Exact lookups: what a person types is compared case-insensitively, so the indexes hold
--- the lowered value (the phone is stored in E.164 form already).
+-- the lowered value (the phone is stored in E.164 form already). The email index is not
+-- partial: SQLite cannot tell that `lower(customer_email) = ?` implies a non-NULL email.
 CREATE INDEX orders_reference_lower_idx ON orders (lower(reference));
-CREATE INDEX orders_email_lower_idx ON orders (lower(customer_email)) WHERE customer_email IS NOT NULL;
+CREATE INDEX orders_email_lower_idx ON orders (lower(customer_email));
 CREATE INDEX orders_phone_idx ON orders (customer_phone) WHERE customer_phone IS NOT NULL;
 
 -- Sorting by due date (orders without one last), with keyset pages.

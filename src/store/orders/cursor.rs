@@ -58,11 +58,16 @@ impl Sort {
         }
     }
 
-    /// `ORDER BY` for this sort.
-    pub(super) fn order_by(self) -> String {
+    /// `ORDER BY` for this sort. `open_only`: the query keeps open orders only, a small
+    /// set with partial indexes of its own; then newest and oldest are written so that no
+    /// index can produce their order, or PostgreSQL walks the index over every order
+    /// ever made, expecting a page of open ones soon (measured: 644 ms for a `late=true`
+    /// that matched nothing among 1,000,000 orders), where sorting the open ones is cheap.
+    pub(super) fn order_by(self, open_only: bool) -> String {
+        let created = if open_only { "created_at + 0" } else { "created_at" };
         match self {
-            Sort::Newest => "created_at DESC, id DESC".to_owned(),
-            Sort::Oldest => "created_at, id".to_owned(),
+            Sort::Newest => format!("{created} DESC, id DESC"),
+            Sort::Oldest => format!("{created}, id"),
             Sort::DueDate => format!("coalesce(due_date, '{NO_DUE_DATE}'), id"),
             Sort::TimeInStage => "stage_entered_at, id".to_owned(),
         }
