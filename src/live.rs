@@ -142,6 +142,11 @@ impl Hub {
         orders.entry(order_id).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
+    /// How many order changes this node has heard of: equal counts mean nothing changed.
+    pub fn changes(&self) -> u64 {
+        *self.any.borrow()
+    }
+
     /// Starts watching every order.
     pub fn subscribe_any(&self) -> watch::Receiver<u64> {
         self.any.subscribe()

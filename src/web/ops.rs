@@ -43,6 +43,8 @@ pub struct Ops {
     cookies: CookieNames,
     /// Our own origin, e.g. `https://shop.example`, for the Origin check.
     origin: String,
+    /// Boards shared by every screen until an order changes.
+    boards: orders::BoardCache,
 }
 
 /// Cookie names and attributes, by whether the base URL is https.
@@ -70,6 +72,7 @@ impl Ops {
             limits: auth::LoginLimits::new(&config.staff, config.tracking.trust_forwarded_for),
             cookies,
             origin: config.base_url.origin().ascii_serialization(),
+            boards: orders::BoardCache::default(),
         })
     }
 

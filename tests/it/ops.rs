@@ -107,6 +107,13 @@ impl Staff {
     }
 }
 
+/// The stage column of a board page that shows a card for `reference`.
+fn column_of(board: &str, reference: &str) -> Option<String> {
+    let at = board.find(&format!("data-ref=\"{reference}\""))?;
+    let start = board[..at].rfind("id=\"col-")? + "id=\"col-".len();
+    Some(board[start..].chars().take_while(|c| *c != '"').collect())
+}
+
 fn location(res: &reqwest::Response) -> String {
     res.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
@@ -323,6 +330,8 @@ async fn an_operator_moves_orders_but_cannot_manage_users_or_tokens() {
     let reference = app.new_order("jobshop").await;
     add_user(&app, "ann@shop.example", Role::Operator).await;
     let ann = sign_in(&app, "ann@shop.example").await;
+    let board = ann.get("/board/jobshop").await.text().await.expect("html");
+    assert_eq!(column_of(&board, &reference).as_deref(), Some("order_received"));
     let res = ann
         .post(
             &format!("/orders/{reference}/act"),
@@ -331,6 +340,9 @@ async fn an_operator_moves_orders_but_cannot_manage_users_or_tokens() {
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(stage_of(&app, &reference).await, "released");
+    // The board shown to every screen follows the move at once.
+    let board = ann.get("/board/jobshop").await.text().await.expect("html");
+    assert_eq!(column_of(&board, &reference).as_deref(), Some("released"));
     let moved = app.events(&reference).await.into_iter().find(|e| e["kind"] == "moved").expect("moved");
     assert_eq!((moved["actor"].as_str(), moved["source"].as_str()), (Some("ann@shop.example"), Some("ops")));
     assert_eq!(moved["note"], "Released to the floor");

@@ -40,7 +40,7 @@ pub async fn show(
     };
     let mut boards = Vec::new();
     for key in keys {
-        match columns(&state.service, &bundle, &key, false).await {
+        match columns(&state.service, &state.ops.boards, &bundle, &key, false).await {
             Ok(Some(columns)) => {
                 let name = state.service.workflows().get(&key).map(|w| w.name.clone()).unwrap_or_default();
                 boards

@@ -1,5 +1,7 @@
 //! The orders list (the dashboard's home), the board per workflow, and bulk actions.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,7 +20,7 @@ use crate::domain::workflow::Workflows;
 use crate::i18n::Bundle;
 use crate::service::Service;
 use crate::store::orders::{
-    Cursor, LateCutoffs, LateFilter, LateInput, ListFilter, Sort, WorkflowCutoffs, board as store_board,
+    Board, Cursor, LateCutoffs, LateFilter, LateInput, ListFilter, Sort, WorkflowCutoffs, board as store_board,
     list as list_orders, next_cursor,
 };
 use crate::web::AppState;
@@ -368,30 +370,65 @@ pub struct Column {
     hidden: usize,
 }
 
+/// Boards as last read, by workflow: a board reads every open order of its workflow, and a
+/// shop's screens all show the same few boards, so they share one read until an order
+/// changes (this node hears of every change, its own or another node's) or the late flags
+/// are a little old.
+#[derive(Debug, Default)]
+pub struct BoardCache {
+    boards: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant, Arc<Board>)>>,
+}
+
+/// How long a board's late flags may be old.
+const BOARD_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl BoardCache {
+    async fn get(&self, service: &Service, wf: &crate::domain::workflow::Workflow) -> Result<Arc<Board>, sqlx::Error> {
+        let key = wf.key.as_str();
+        // Read the count before the board: a change during the read makes the entry stale.
+        let changes = service.hub().changes();
+        {
+            let boards = self.boards.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((seen, at, board)) = boards.get(key)
+                && *seen == changes
+                && at.elapsed() < BOARD_FRESH
+            {
+                return Ok(board.clone());
+            }
+        }
+        let board = Arc::new(store_board(service.db(), wf).await?);
+        let mut boards = self.boards.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        boards.insert(key.to_owned(), (changes, std::time::Instant::now(), board.clone()));
+        Ok(board)
+    }
+}
+
 /// The open orders of a workflow by stage, rush first, then longest in the stage (the
 /// store's board: one indexed read however many orders are open).
 pub async fn columns(
     service: &Service,
+    cache: &BoardCache,
     bundle: &Bundle,
     workflow: &str,
     with_moves: bool,
 ) -> Result<Option<Vec<Column>>, sqlx::Error> {
     let Some(wf) = service.workflows().get(workflow) else { return Ok(None) };
-    let board = store_board(service.db(), wf).await?;
+    let board = cache.get(service, wf).await?;
     let now = Utc::now();
     let today = now.date_naive();
     let columns = board
         .columns
-        .into_iter()
+        .iter()
         .filter(|c| wf.stage(&c.stage).is_none_or(|s| !s.is_final()))
         .map(|c| {
             let stage = wf.stage(&c.stage);
             let label = stage.map_or_else(|| c.stage.clone(), |s| s.wording.label.clone());
             let expected = stage.and_then(|s| s.expected).map(|d| bundle.duration(d));
             let shown = c.cards.len();
+            let late = c.cards.iter().filter(|k| k.late).count();
             let cards: Vec<OrderLine> = c
                 .cards
-                .into_iter()
+                .iter()
                 .take(BOARD_COLUMN)
                 .map(|card| {
                     let state = OrderState {
@@ -409,8 +446,8 @@ pub async fn columns(
                         Vec::new()
                     };
                     OrderLine {
-                        reference: card.reference,
-                        customer: card.customer_name,
+                        reference: card.reference.clone(),
+                        customer: card.customer_name.clone(),
                         contact: String::new(),
                         workflow: workflow.to_owned(),
                         workflow_name: wf.name.clone(),
@@ -428,10 +465,9 @@ pub async fn columns(
                     }
                 })
                 .collect();
-            let late = cards.iter().filter(|l| l.late).count();
             let count = usize::try_from(c.count).unwrap_or(usize::MAX);
             Column {
-                key: c.stage,
+                key: c.stage.clone(),
                 label,
                 expected,
                 count,
@@ -455,7 +491,7 @@ pub async fn board(
     let ops = &state.ops;
     let bundle = ops.renderer.bundle(&headers, query.as_deref());
     let operate = session.can(crate::domain::access::Permission::Operate);
-    let columns = match columns(&state.service, &bundle, &workflow, operate).await {
+    let columns = match columns(&state.service, &ops.boards, &bundle, &workflow, operate).await {
         Ok(Some(columns)) => columns,
         Ok(None) => return ops.renderer.error_with(&bundle, Some(&session), StatusCode::NOT_FOUND, "no_workflow"),
         Err(e) => return unavailable(&state, &headers, &session, &e),
