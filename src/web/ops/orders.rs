@@ -376,8 +376,11 @@ pub struct Column {
 /// are a little old.
 #[derive(Debug, Default)]
 pub struct BoardCache {
-    boards: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant, Arc<Board>)>>,
+    boards: std::sync::Mutex<std::collections::HashMap<String, CachedBoard>>,
 }
+
+/// A board, the change count it was read at, and when.
+type CachedBoard = (u64, std::time::Instant, Arc<Board>);
 
 /// How long a board's late flags may be old.
 const BOARD_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
