@@ -324,10 +324,18 @@ fn client_address(state: &AppState, peer: Peer, headers: &HeaderMap) -> IpAddr {
     state.ops.limits.client(peer, headers)
 }
 
+/// Whether a form's `back` value is a path on this site (never another site or a script).
+fn is_local_path(target: &str) -> bool {
+    target.starts_with('/')
+        && !target.starts_with("//")
+        && !target.contains('\\')
+        && !target.chars().any(char::is_control)
+        && target.len() < 2048
+}
+
 /// After a form: back to where it came from (a local path only), or to `fallback`.
 fn back_to(target: Option<&str>, fallback: &str) -> Response {
-    let safe = target.filter(|t| t.starts_with('/') && !t.starts_with("//") && !t.contains('\\') && t.len() < 2048);
-    Redirect::to(safe.unwrap_or(fallback)).into_response()
+    Redirect::to(target.filter(|t| is_local_path(t)).unwrap_or(fallback)).into_response()
 }
 
 /// The role names, for forms.
@@ -335,3 +343,18 @@ pub const ROLES: &[Role] = Role::ALL;
 
 /// Shared by the dashboard's state.
 pub type SharedOps = Arc<Ops>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_gone_back_to() {
+        for ok in ["/", "/board/stone", "/orders/K-000001?done=moved"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in ["javascript:alert(1)", "//evil.example/", "/\\evil.example", "https://evil.example/", "", "/a\nb"] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
+}

@@ -437,6 +437,10 @@ async fn a_bulk_move_reports_each_order() {
         assert_eq!(stage_of(&app, reference).await, "released");
     }
     assert_eq!(stage_of(&app, &stone).await, "quarry_extraction");
+    // The way back is a path on this site, whatever the form said.
+    let res = ann.post("/bulk", &[("ref", &a), ("bulk_op", "hold"), ("back", "javascript:alert(1)")]).await;
+    let html = res.text().await.expect("html");
+    assert!(!html.contains("javascript:") && html.contains("1 done, 0 refused"), "{html}");
     let moves =
         app.count("SELECT COUNT(*) FROM order_events WHERE kind = 'moved' AND actor = 'ann@shop.example'").await;
     assert_eq!(moves, 2);

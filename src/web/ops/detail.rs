@@ -502,7 +502,7 @@ pub async fn retry_message(
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
     let f = fields(&body);
-    let back = field(&f, "back").map(str::to_owned);
+    let back = field(&f, "back").filter(|b| super::is_local_path(b)).map(str::to_owned);
     let Ok(id) = id.parse::<i64>() else {
         return state.ops.renderer.error_with(&bundle, Some(&session), StatusCode::NOT_FOUND, "no_message");
     };

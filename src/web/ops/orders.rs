@@ -543,7 +543,7 @@ pub async fn bulk(
             "ref" => refs.push(v.trim().to_owned()),
             "bulk_op" => op = v.into_owned(),
             "note" => note = v.trim().to_owned(),
-            "back" => back = Some(v.into_owned()),
+            "back" => back = Some(v.into_owned()).filter(|b| super::is_local_path(b)),
             _ => {}
         }
     }
