@@ -108,6 +108,11 @@ impl Service {
         Ok(accounts::users(self.db()).await?)
     }
 
+    /// The user with this id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<accounts::UserRow>, ServiceError> {
+        Ok(accounts::user_by_id(self.db(), id).await?)
+    }
+
     /// The user with this email.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<accounts::UserRow>, ServiceError> {
         let Ok(email) = access::normalize_email(email) else { return Ok(None) };
@@ -137,13 +142,15 @@ impl Service {
         .await
     }
 
-    /// Sets a new password and ends the user's sessions (a reset means "someone else may know").
-    pub async fn reset_password(&self, user_id: i64, password: &str, actor: &str) -> Result<(), ServiceError> {
+    /// Sets a new password and ends the user's sessions (a reset means "someone else may
+    /// know"); returns the user's email.
+    pub async fn reset_password(&self, user_id: i64, password: &str, actor: &str) -> Result<String, ServiceError> {
         let user = accounts::user_by_id(self.db(), user_id).await?.ok_or_else(no_user)?;
         access::check_password(password, &user.email).map_err(|m| ServiceError::invalid("password", m))?;
         let password = password.to_owned();
         let hash = blocking(move || hash_password(&password)).await??;
-        self.edit_user(user_id, actor, move |_, _| Ok(UserEdit::Password(hash))).await
+        self.edit_user(user_id, actor, move |_, _| Ok(UserEdit::Password(hash))).await?;
+        Ok(user.email)
     }
 
     async fn edit_user(

@@ -324,6 +324,25 @@ fn client_address(state: &AppState, peer: Peer, headers: &HeaderMap) -> IpAddr {
     state.ops.limits.client(peer, headers)
 }
 
+/// The fields of an urlencoded form body, as the dashboard's small forms send them.
+struct FormFields(Vec<(String, String)>);
+
+impl FormFields {
+    fn parse(body: &[u8]) -> Self {
+        Self(url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    }
+
+    /// The value as sent (an empty one included: "clear this").
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The value trimmed, when it is not empty.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
 /// Whether a form's `back` value is a path on this site (never another site or a script).
 fn is_local_path(target: &str) -> bool {
     target.starts_with('/')

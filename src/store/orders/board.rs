@@ -144,11 +144,9 @@ pub async fn board(db: &Db, workflow: &Workflow) -> Result<Board, sqlx::Error> {
 }
 
 fn column<'a>(columns: &'a mut Vec<Column>, stage: &str) -> &'a mut Column {
-    match columns.iter().position(|c| c.stage == stage) {
-        Some(i) => &mut columns[i],
-        None => {
-            columns.push(Column { stage: stage.to_owned(), count: 0, cards: Vec::new() });
-            columns.last_mut().expect("just pushed")
-        }
-    }
+    let i = columns.iter().position(|c| c.stage == stage).unwrap_or_else(|| {
+        columns.push(Column { stage: stage.to_owned(), count: 0, cards: Vec::new() });
+        columns.len() - 1
+    });
+    &mut columns[i]
 }

@@ -47,6 +47,12 @@ fn stage_cutoffs(workflow: &Workflow, now_ms: i64) -> impl Iterator<Item = Stage
 }
 
 impl LateCutoffs {
+    /// Whether an order of `workflow` is late by these cutoffs (the `late` filter's rule),
+    /// for deciding about a page of orders of any workflows with one set of cutoffs.
+    pub fn is_late(&self, workflow: &str, order: LateInput<'_>) -> bool {
+        late(self.today, self.stages.iter().filter(|c| c.workflow == workflow), order)
+    }
+
     /// The cutoffs of every stage of every workflow at `now` (due dates compared in UTC).
     pub fn at(workflows: &Workflows, now: DateTime<Utc>) -> Self {
         let now_ms = now.timestamp_millis();
@@ -84,20 +90,25 @@ impl WorkflowCutoffs {
 
     /// Whether the order is late: the same rule as the `late` filter.
     pub fn is_late(&self, order: LateInput<'_>) -> bool {
-        if order.status != Status::Open {
-            return false;
-        }
-        if order.due_date.is_some_and(|due| due < self.today) {
-            return true;
-        }
-        if order.priority == Priority::Hold {
-            return false;
-        }
-        self.stages.iter().any(|c| {
-            let before = if order.priority == Priority::Rush { c.rush_before } else { c.standard_before };
-            c.stage == order.stage && order.stage_entered_at < before
-        })
+        late(self.today, &self.stages, order)
     }
+}
+
+/// The lateness rule, over the cutoffs of the order's workflow.
+fn late<'a>(today: NaiveDate, stages: impl IntoIterator<Item = &'a StageCutoff>, order: LateInput<'_>) -> bool {
+    if order.status != Status::Open {
+        return false;
+    }
+    if order.due_date.is_some_and(|due| due < today) {
+        return true;
+    }
+    if order.priority == Priority::Hold {
+        return false;
+    }
+    stages.into_iter().any(|c| {
+        let before = if order.priority == Priority::Rush { c.rush_before } else { c.standard_before };
+        c.stage == order.stage && order.stage_entered_at < before
+    })
 }
 
 /// Whether an order of `workflow` is late at `now` (see [`WorkflowCutoffs`] for many).

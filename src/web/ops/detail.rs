@@ -9,13 +9,14 @@ use minijinja::{Value, context};
 use serde::Serialize;
 
 use super::orders::{action_value, lateness, parse_action};
-use super::{Operator, Reader, Session, back_to};
+use super::{FormFields, Operator, Reader, Session, back_to};
 use crate::domain::change::{Change, Edits};
 use crate::domain::model::Order;
 use crate::domain::order::{Priority, Visibility};
 use crate::domain::transition::{Refusal, allowed_actions};
 use crate::i18n::Bundle;
 use crate::service::{PhotoSize, ServiceError};
+use crate::store::orders::LateCutoffs;
 use crate::store::{events, orders, photos};
 use crate::web::AppState;
 use crate::web::error::ApiError;
@@ -189,7 +190,7 @@ async fn render(
         })
         .collect();
     let now = Utc::now();
-    let (late, due_past) = lateness(service.workflows(), order, now);
+    let (late, due_past) = lateness(&LateCutoffs::at(service.workflows(), now), order);
     let notice = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "done")
         .map(|(_, v)| bundle.t(&format!("ops.done_{v}")).to_owned())
@@ -375,6 +376,21 @@ async fn read_act(state: &AppState, req: Request) -> Result<(ActForm, Vec<crate:
     Ok((out, Vec::new()))
 }
 
+/// After an order form: back to the order with a notice, or the problem's page.
+fn done(
+    state: &AppState,
+    bundle: &Bundle,
+    session: &Session,
+    result: Result<(), ServiceError>,
+    page: &str,
+    notice: &str,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("{page}?done={notice}")).into_response(),
+        Err(e) => problem_page(state, bundle, session, &ApiError::from(e), page),
+    }
+}
+
 fn problem_page(state: &AppState, bundle: &Bundle, session: &Session, e: &ApiError, back: &str) -> Response {
     if e.status().is_server_error() {
         tracing::error!(detail = %e.problem().detail, "dashboard action failed");
@@ -391,14 +407,6 @@ fn encode(reference: &str) -> String {
     url::form_urlencoded::byte_serialize(reference.as_bytes()).collect()
 }
 
-fn fields(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
 /// `POST /orders/{reference}/note`: a note on the timeline, internal or for the customer.
 pub async fn note(
     State(state): State<AppState>,
@@ -409,22 +417,20 @@ pub async fn note(
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
     let page = format!("/orders/{}", encode(&reference));
-    let f = fields(&body);
-    let text = field(&f, "body").map(str::trim).unwrap_or("");
+    let f = FormFields::parse(&body);
+    let text = f.text("body").unwrap_or("");
     if text.is_empty() || text.chars().count() > MAX_NOTE {
         let e = ApiError::invalid("body", bundle.t("ops.note_empty"));
         return problem_page(&state, &bundle, &session, &e, &page);
     }
-    let visibility = match field(&f, "visibility") {
+    let visibility = match f.get("visibility") {
         Some("customer") => Visibility::Customer,
         _ => Visibility::Internal,
     };
-    let notify = visibility == Visibility::Customer && field(&f, "notify").is_some();
+    let notify = visibility == Visibility::Customer && f.get("notify").is_some();
     let change = Change::Note { body: text.to_owned(), visibility, notify };
-    match state.service.change(&reference, &change, &session.actor()).await {
-        Ok(_) => Redirect::to(&format!("{page}?done=noted")).into_response(),
-        Err(e) => problem_page(&state, &bundle, &session, &ApiError::from(e), &page),
-    }
+    let result = state.service.change(&reference, &change, &session.actor()).await;
+    done(&state, &bundle, &session, result.map(drop), &page, "noted")
 }
 
 /// `POST /orders/{reference}/edit`: priority and promised date.
@@ -437,15 +443,15 @@ pub async fn edit(
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
     let page = format!("/orders/{}", encode(&reference));
-    let f = fields(&body);
+    let f = FormFields::parse(&body);
     let mut edits = Edits::default();
-    if let Some(p) = field(&f, "priority").filter(|p| !p.is_empty()) {
+    if let Some(p) = f.text("priority") {
         match Priority::parse(p) {
             Ok(p) => edits.priority = Some(p),
             Err(e) => return problem_page(&state, &bundle, &session, &ApiError::invalid("priority", e), &page),
         }
     }
-    if let Some(due) = field(&f, "due_date") {
+    if let Some(due) = f.get("due_date") {
         let due = due.trim();
         edits.due_date = Some(if due.is_empty() {
             None
@@ -456,10 +462,8 @@ pub async fn edit(
             }
         });
     }
-    match state.service.change(&reference, &Change::Edit(edits), &session.actor()).await {
-        Ok(_) => Redirect::to(&format!("{page}?done=edited")).into_response(),
-        Err(e) => problem_page(&state, &bundle, &session, &ApiError::from(e), &page),
-    }
+    let result = state.service.change(&reference, &Change::Edit(edits), &session.actor()).await;
+    done(&state, &bundle, &session, result.map(drop), &page, "edited")
 }
 
 /// `POST /orders/{reference}/link/revoke`.
@@ -471,10 +475,8 @@ pub async fn revoke_link(
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
     let page = format!("/orders/{}", encode(&reference));
-    match state.service.revoke_tracking_link(&reference, &session.actor()).await {
-        Ok(()) => Redirect::to(&format!("{page}?done=revoked")).into_response(),
-        Err(e) => problem_page(&state, &bundle, &session, &ApiError::from(e), &page),
-    }
+    let result = state.service.revoke_tracking_link(&reference, &session.actor()).await;
+    done(&state, &bundle, &session, result.map(drop), &page, "revoked")
 }
 
 /// `POST /orders/{reference}/link/reissue`: a new link; the old one stops working.
@@ -486,10 +488,8 @@ pub async fn reissue_link(
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
     let page = format!("/orders/{}", encode(&reference));
-    match state.service.reissue_tracking_link(&reference, &session.actor()).await {
-        Ok(_) => Redirect::to(&format!("{page}?done=reissued")).into_response(),
-        Err(e) => problem_page(&state, &bundle, &session, &ApiError::from(e), &page),
-    }
+    let result = state.service.reissue_tracking_link(&reference, &session.actor()).await;
+    done(&state, &bundle, &session, result.map(drop), &page, "reissued")
 }
 
 /// `POST /messages/{id}/retry`: sends a dead message again.
@@ -501,8 +501,8 @@ pub async fn retry_message(
     body: Bytes,
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
-    let f = fields(&body);
-    let back = field(&f, "back").filter(|b| super::is_local_path(b)).map(str::to_owned);
+    let f = FormFields::parse(&body);
+    let back = f.get("back").filter(|b| super::is_local_path(b)).map(str::to_owned);
     let Ok(id) = id.parse::<i64>() else {
         return state.ops.renderer.error_with(&bundle, Some(&session), StatusCode::NOT_FOUND, "no_message");
     };

@@ -92,7 +92,7 @@ pub async fn events(axum::extract::State(state): axum::extract::State<AppState>,
         let service = service.clone();
         async move {
             // A disabled member's open dashboards stop updating at the next change.
-            service.users().await.is_ok_and(|users| users.iter().any(|u| u.id == user && u.disabled_at.is_none()))
+            service.user_by_id(user).await.is_ok_and(|u| u.is_some_and(|u| u.disabled_at.is_none()))
         }
     })
 }

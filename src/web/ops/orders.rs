@@ -20,8 +20,8 @@ use crate::domain::workflow::Workflows;
 use crate::i18n::Bundle;
 use crate::service::Service;
 use crate::store::orders::{
-    Board, Cursor, LateCutoffs, LateFilter, LateInput, ListFilter, Sort, WorkflowCutoffs, board as store_board,
-    list as list_orders, next_cursor,
+    Board, Cursor, LateCutoffs, LateFilter, LateInput, ListFilter, Sort, board as store_board, list as list_orders,
+    next_cursor,
 };
 use crate::web::AppState;
 use crate::web::error::ApiError;
@@ -57,29 +57,37 @@ pub struct OrderLine {
 
 /// Whether an open order is late (the store's rule, the same as the `late` filter's), and
 /// whether that is because its promised date has passed.
-pub fn lateness(workflows: &Workflows, order: &Order, now: chrono::DateTime<Utc>) -> (bool, bool) {
+pub fn lateness(cutoffs: &LateCutoffs, order: &Order) -> (bool, bool) {
     if order.state.status != Status::Open {
         return (false, false);
     }
-    let due_past = order.due_date.is_some_and(|d| d < now.date_naive());
-    let late = workflows.get(&order.workflow).is_some_and(|wf| {
-        WorkflowCutoffs::at(wf, now).is_late(LateInput {
+    let due_past = order.due_date.is_some_and(|d| d < cutoffs.today);
+    let late = cutoffs.is_late(
+        &order.workflow,
+        LateInput {
             stage: &order.state.stage,
             status: order.state.status,
             priority: order.state.priority,
             stage_entered_at: order.stage_entered_at.timestamp_millis(),
             due_date: order.due_date,
-        })
-    });
+        },
+    );
     (late || due_past, due_past)
 }
 
 /// An order as the list and board show it.
-pub fn line(service: &Service, bundle: &Bundle, tz: chrono_tz::Tz, order: &Order, with_moves: bool) -> OrderLine {
+pub fn line(
+    service: &Service,
+    bundle: &Bundle,
+    tz: chrono_tz::Tz,
+    cutoffs: &LateCutoffs,
+    order: &Order,
+    with_moves: bool,
+) -> OrderLine {
     let now = Utc::now();
     let wf = service.workflows().get(&order.workflow);
     let stage = wf.and_then(|w| w.stage(&order.state.stage));
-    let (late, due_past) = lateness(service.workflows(), order, now);
+    let (late, due_past) = lateness(cutoffs, order);
     let moves = match wf.filter(|_| with_moves) {
         Some(wf) => allowed_actions(wf, &order.state)
             .into_iter()
@@ -268,8 +276,10 @@ pub async fn list(
         Vec::new()
     };
     let next = next_cursor(&filter, &orders).map(|c| next_page(query.as_deref(), &c.encode()));
+    // One set of cutoffs for the page, not one per row.
+    let cutoffs = LateCutoffs::at(state.service.workflows(), Utc::now());
     let rows: Vec<OrderLine> =
-        orders.iter().map(|o| line(&state.service, &bundle, ops.renderer.tz, o, false)).collect();
+        orders.iter().map(|o| line(&state.service, &bundle, ops.renderer.tz, &cutoffs, o, false)).collect();
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     ops.renderer.page(
         "list.html",

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Serialize;
 
-use super::{Owner, Session};
+use super::{FormFields, Owner, Session};
 use crate::crypto::random_token;
 use crate::domain::access::Role;
 use crate::i18n::Bundle;
@@ -177,14 +177,6 @@ async fn render(
     ))
 }
 
-fn fields(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).map(str::trim).filter(|v| !v.is_empty())
-}
-
 async fn after(
     state: &AppState,
     bundle: &Bundle,
@@ -223,15 +215,15 @@ pub async fn add_user(
     body: Bytes,
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
-    let f = fields(&body);
+    let f = FormFields::parse(&body);
     let result = async {
-        let role = Role::parse(field(&f, "role").unwrap_or("")).map_err(|m| ServiceError::invalid("role", m))?;
-        let (password, generated) = match field(&f, "password") {
+        let role = Role::parse(f.text("role").unwrap_or("")).map_err(|m| ServiceError::invalid("role", m))?;
+        let (password, generated) = match f.text("password") {
             Some(p) => (p.to_owned(), false),
             None => (random_token(15), true),
         };
-        let email = field(&f, "email").unwrap_or("");
-        let new = NewUser { email, name: field(&f, "name"), role, password: &password };
+        let email = f.text("email").unwrap_or("");
+        let new = NewUser { email, name: f.text("name"), role, password: &password };
         let user = state.service.add_user(new, &session.staff.email).await?;
         Ok(generated
             .then(|| Reveal { label: bundle.fill("ops.reveal_password", &[("email", &user.email)]), value: password }))
@@ -249,14 +241,13 @@ pub async fn edit_user(
     body: Bytes,
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
-    let f = fields(&body);
+    let f = FormFields::parse(&body);
     let actor = session.staff.email.clone();
     let result = async {
         let id = id.parse::<i64>().map_err(|_| ServiceError::invalid("user", "no such user"))?;
-        match field(&f, "op") {
+        match f.text("op") {
             Some("role") => {
-                let role =
-                    Role::parse(field(&f, "role").unwrap_or("")).map_err(|m| ServiceError::invalid("role", m))?;
+                let role = Role::parse(f.text("role").unwrap_or("")).map_err(|m| ServiceError::invalid("role", m))?;
                 state.service.set_user_role(id, role, &actor).await?;
                 Ok(None)
             }
@@ -264,9 +255,7 @@ pub async fn edit_user(
             Some("enable") => state.service.set_user_disabled(id, false, &actor).await.map(|()| None),
             Some("reset") => {
                 let password = random_token(15);
-                state.service.reset_password(id, &password, &actor).await?;
-                let email =
-                    state.service.users().await?.into_iter().find(|u| u.id == id).map(|u| u.email).unwrap_or_default();
+                let email = state.service.reset_password(id, &password, &actor).await?;
                 Ok(Some(Reveal { label: bundle.fill("ops.reveal_password", &[("email", &email)]), value: password }))
             }
             _ => Err(ServiceError::invalid("op", "use role, disable, enable or reset")),
@@ -284,10 +273,10 @@ pub async fn create_token(
     body: Bytes,
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
-    let f = fields(&body);
+    let f = FormFields::parse(&body);
     let result = async {
-        let scope = Scope::parse(field(&f, "scope").unwrap_or("")).map_err(|m| ServiceError::invalid("scope", m))?;
-        let (token, info) = state.service.create_token(field(&f, "name").unwrap_or(""), scope).await?;
+        let scope = Scope::parse(f.text("scope").unwrap_or("")).map_err(|m| ServiceError::invalid("scope", m))?;
+        let (token, info) = state.service.create_token(f.text("name").unwrap_or(""), scope).await?;
         state.service.audit_staff(&session.staff.email, "token.created", &info.name, scope.as_str()).await?;
         Ok(Some(Reveal { label: bundle.fill("ops.reveal_token", &[("name", &info.name)]), value: token }))
     }
@@ -323,10 +312,10 @@ pub async fn create_display(
     body: Bytes,
 ) -> Response {
     let bundle = state.ops.renderer.bundle(&headers, None);
-    let f = fields(&body);
+    let f = FormFields::parse(&body);
     let result = state
         .service
-        .create_display(field(&f, "name").unwrap_or(""), field(&f, "workflow"), &session.staff.email)
+        .create_display(f.text("name").unwrap_or(""), f.text("workflow"), &session.staff.email)
         .await
         .map(|url| Some(Reveal { label: bundle.t("ops.reveal_display").to_owned(), value: url }));
     after(&state, &bundle, &session, result).await
