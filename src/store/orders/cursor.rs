@@ -58,16 +58,13 @@ impl Sort {
         }
     }
 
-    /// `ORDER BY` for this sort. `open_only`: the query keeps open orders only, a small
-    /// set with partial indexes of its own; then newest and oldest are written so that no
-    /// index can produce their order, or PostgreSQL walks the index over every order
-    /// ever made, expecting a page of open ones soon (measured: 644 ms for a `late=true`
-    /// that matched nothing among 1,000,000 orders), where sorting the open ones is cheap.
-    pub(super) fn order_by(self, open_only: bool) -> String {
-        let created = if open_only { "created_at + 0" } else { "created_at" };
+    /// `ORDER BY` for this sort. A query of open orders only reads it from the open orders'
+    /// partial indexes (`orders_open_created_idx` for newest and oldest), so a walk that
+    /// finds nothing still ends after the open orders, not after every order ever made.
+    pub(super) fn order_by(self) -> String {
         match self {
-            Sort::Newest => format!("{created} DESC, id DESC"),
-            Sort::Oldest => format!("{created}, id"),
+            Sort::Newest => "created_at DESC, id DESC".to_owned(),
+            Sort::Oldest => "created_at, id".to_owned(),
             Sort::DueDate => format!("coalesce(due_date, '{NO_DUE_DATE}'), id"),
             Sort::TimeInStage => "stage_entered_at, id".to_owned(),
         }
