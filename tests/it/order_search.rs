@@ -255,3 +255,23 @@ async fn the_board_shows_a_workflows_open_orders_by_stage_rush_first() {
     let seen: HashSet<&str> = board.columns.iter().flat_map(|c| c.cards.iter().map(|k| k.reference.as_str())).collect();
     assert!(!seen.contains(cancelled.as_str()));
 }
+
+#[tokio::test]
+async fn fragment_pages_follow_their_cursor_through_matches_among_other_orders() {
+    let app = spawn_app().await;
+    let named =
+        |name: &str| json!({ "name": name, "email": format!("{}@shop.test", name.to_lowercase().replace(' ', ".")) });
+    let mut matching = Vec::new();
+    for i in 0..7 {
+        matching.push(order_for(&app, "print", named(&format!("Ada Quillfeather {i}"))).await);
+        order_for(&app, "print", named(&format!("Bo Other {i}"))).await;
+    }
+    matching.push(order_for(&app, "stone", named("Cy Quillfeather")).await);
+    // Full pages (found among the newest orders) and the last, short page (found through
+    // the trigram index on PostgreSQL) continue one another exactly.
+    let newest_first: Vec<String> = matching.iter().rev().cloned().collect();
+    assert_eq!(all_pages(&app, "q=illfeat", 3).await, newest_first);
+    assert_eq!(all_pages(&app, "q=ILLFEAT&sort=oldest", 2).await, matching);
+    assert_eq!(all_pages(&app, "q=illfeat&workflow=print", 4).await, newest_first[1..].to_vec());
+    assert!(refs(&app, "q=illfeatz").await.is_empty());
+}

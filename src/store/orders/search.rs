@@ -84,11 +84,17 @@ impl Search {
                     " AND id IN (SELECT rowid FROM orders_search WHERE orders_search MATCH ?)",
                     [Arg::Text(fts_phrase(f))],
                 ),
-                Backend::Postgres => query.push(" AND search_text LIKE ? ESCAPE '\\'", [Arg::Text(like_pattern(f))]),
+                Backend::Postgres => contains(query, f),
             },
-            Search::Short(s) => query.push(" AND search_text LIKE ? ESCAPE '\\'", [Arg::Text(like_pattern(s))]),
+            Search::Short(s) => contains(query, s),
         }
     }
+}
+
+/// `search_text` contains `lowered` (a trigram index serves it on PostgreSQL for three or
+/// more characters).
+pub(super) fn contains(query: &mut Query, lowered: &str) {
+    query.push(" AND search_text LIKE ? ESCAPE '\\'", [Arg::Text(like_pattern(lowered))]);
 }
 
 #[cfg(test)]
