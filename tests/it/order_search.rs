@@ -180,7 +180,7 @@ async fn the_late_filter_finds_orders_over_their_stage_time_or_past_their_due_da
 
     assert_eq!(sorted(refs(&app, "late=true").await), sorted(vec![slow.clone(), rushed.clone(), overdue.clone()]));
     assert_eq!(sorted(refs(&app, "late=false").await), sorted(vec![fresh.clone(), held.clone(), done]));
-    assert_eq!(refs(&app, "late=true&q=slow").await, [slow.clone()]);
+    assert_eq!(refs(&app, "late=true&q=slow").await, std::slice::from_ref(&slow));
     // With a workflow named, only its stages' cutoffs are tested; the answer is the same.
     assert_eq!(
         sorted(refs(&app, "late=true&workflow=print").await),

@@ -131,13 +131,14 @@ fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(),
     Ok(())
 }
 
-/// How many of the newest (or oldest) orders matching the other filters a fragment search
-/// reads on PostgreSQL before it turns to the trigram index. A fragment common enough to
-/// fill a page among them is found by walking `orders_created_search_idx` (search text
-/// included: an index-only scan, ~10,000 rows in 1-2 ms), where the trigram index would read
-/// every match scattered over the table to sort them (5,000 matches: 4,800 heap pages,
-/// 15-120 ms). A rarer fragment has few matches, which the trigram index finds cheaply.
-const FRAGMENT_WINDOW: i64 = 10_000;
+/// At most how many of the newest (or oldest) orders matching the other filters a fragment
+/// search reads on PostgreSQL before it turns to the trigram index. The walk reads
+/// `orders_created_search_idx` (search text included: an index-only scan, ~3 ms per 10,000
+/// rows) and stops at a full page, so a fragment in 1 of 200 orders costs ~10,000 rows,
+/// where the trigram index would visit every match scattered over the table to sort them
+/// (5,000 matches among 1,000,000: ~4,800 heap pages, 15-120 ms). A fragment too rare to
+/// fill a page here has few matches, which the trigram index finds cheaply.
+const FRAGMENT_WINDOW: i64 = 40_000;
 
 /// One page of orders matching `filter`, in its sort order.
 pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Error> {
