@@ -106,8 +106,12 @@ pub struct EtaView {
 pub struct PhotoView {
     /// Full-size (web) URL.
     pub url: String,
-    /// Thumbnail URL.
+    /// Thumbnail URL (up to 400 px).
     pub thumb_url: String,
+    /// Small thumbnail URL (up to 224 px, for 112 px slots; the thumbnail for older photos).
+    pub small_url: String,
+    /// `srcset` of the thumbnail slots: the small and the thumbnail file with their widths.
+    pub thumb_srcset: String,
     /// Alt text.
     pub alt: String,
     /// Full-size width in pixels.
@@ -352,10 +356,23 @@ fn eta_view(eta: Eta, stage: &str, t: &Bundle, tz: Tz, now: DateTime<Utc>) -> Et
     }
 }
 
+/// The `srcset` (width descriptors) of a thumbnail slot for photo `p` under `photo_base`, so
+/// that a small slot loads the small file and a larger or denser one the thumbnail. Photos
+/// stored before the small rendition existed list their thumbnail only.
+pub fn thumb_srcset(photo_base: &str, p: &crate::store::photos::Photo) -> String {
+    let thumb = format!("{photo_base}{}/thumb {}w", p.id, p.thumb_size.0);
+    match &p.small {
+        Some((_, (width, _))) if *width < p.thumb_size.0 => format!("{photo_base}{}/small {width}w, {thumb}", p.id),
+        _ => thumb,
+    }
+}
+
 fn photo_view(p: &crate::store::photos::Photo, photo_base: &str, alt: String) -> PhotoView {
     PhotoView {
         url: format!("{photo_base}{}/web", p.id),
         thumb_url: format!("{photo_base}{}/thumb", p.id),
+        small_url: format!("{photo_base}{}/small", p.id),
+        thumb_srcset: thumb_srcset(photo_base, p),
         alt: p.caption.clone().unwrap_or(alt),
         width: p.web_size.0,
         height: p.web_size.1,

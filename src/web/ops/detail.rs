@@ -18,6 +18,7 @@ use crate::i18n::Bundle;
 use crate::service::{PhotoSize, ServiceError};
 use crate::store::orders::LateCutoffs;
 use crate::store::{events, orders, photos};
+use crate::view::thumb_srcset;
 use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::multipart;
@@ -42,12 +43,20 @@ struct Entry {
     note: Option<String>,
     internal_note: Option<String>,
     internal: bool,
-    photos: Vec<i64>,
+    photos: Vec<Thumb>,
+}
+
+/// A thumbnail on the timeline, with its smaller rendition for sharp small slots.
+#[derive(Debug, Serialize)]
+struct Thumb {
+    id: i64,
+    srcset: String,
 }
 
 #[derive(Debug, Serialize)]
 struct PhotoLine {
     id: i64,
+    srcset: String,
     caption: String,
     internal: bool,
     width: u32,
@@ -150,6 +159,7 @@ async fn render(
                 .collect()
         })
         .unwrap_or_default();
+    let photo_base = format!("/orders/{}/photos/", encode(order.reference.as_str()));
     let timeline: Vec<Entry> = all_events
         .iter()
         .rev()
@@ -163,13 +173,25 @@ async fn render(
             note: e.note.clone(),
             internal_note: e.internal_note.clone(),
             internal: e.visibility == Visibility::Internal,
-            photos: e.photo_ids.clone(),
+            photos: e
+                .photo_ids
+                .iter()
+                .map(|id| Thumb {
+                    id: *id,
+                    srcset: order_photos
+                        .iter()
+                        .find(|p| p.id == *id)
+                        .map(|p| thumb_srcset(&photo_base, p))
+                        .unwrap_or_default(),
+                })
+                .collect(),
         })
         .collect();
     let photo_lines: Vec<PhotoLine> = order_photos
         .iter()
         .map(|p| PhotoLine {
             id: p.id,
+            srcset: thumb_srcset(&photo_base, p),
             caption: p.caption.clone().unwrap_or_default(),
             internal: p.visibility == Visibility::Internal,
             width: p.thumb_size.0,
