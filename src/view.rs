@@ -157,8 +157,8 @@ pub struct ItemView {
 /// The top card: what is true of the order now, in words that fit its state.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardView {
-    /// `open`, `awaiting` (an approval), `waiting` (on the customer), `held`, `completed` or
-    /// `cancelled`.
+    /// `open`, `awaiting` (an approval), `waiting` (on the customer), `held`, `needs` (held
+    /// until the customer sends what the shop needs), `completed` or `cancelled`.
     pub kind: &'static str,
     /// The headline.
     pub title: String,
@@ -523,13 +523,24 @@ fn card(
             text: Some(t.t("track.card_payment_text").to_owned()),
             ..blank
         },
-        Status::Open if order.state.priority == Priority::Hold => CardView {
-            kind: "held",
-            title: t.t("track.card_held").to_owned(),
-            text: Some(t.t("track.card_held_text").to_owned()),
-            reason: reason_of(EventKind::Held),
-            ..blank
-        },
+        Status::Open if order.state.priority == Priority::Hold => {
+            match last_of(snapshot, EventKind::Held).and_then(Event::customer_need) {
+                Some(needs) => CardView {
+                    kind: "needs",
+                    title: t.t("track.card_needs").to_owned(),
+                    text: Some(t.fill("track.card_needs_text", &[("needs", needs)])),
+                    reason: reason_of(EventKind::Held),
+                    ..blank
+                },
+                None => CardView {
+                    kind: "held",
+                    title: t.t("track.card_held").to_owned(),
+                    text: Some(t.t("track.card_held_text").to_owned()),
+                    reason: reason_of(EventKind::Held),
+                    ..blank
+                },
+            }
+        }
         Status::Open if awaiting => {
             CardView { kind: "awaiting", title: t.t("track.card_awaiting").to_owned(), ..blank }
         }

@@ -149,7 +149,7 @@ impl MoveIn {
                     check.fail("to", format!("`{other}` does not take a target stage"));
                 }
                 Some(match other {
-                    ActionKind::Hold => Action::Hold,
+                    ActionKind::Hold => Action::Hold { needs: None },
                     ActionKind::Resume => Action::Resume { priority },
                     _ => Action::Cancel,
                 })
