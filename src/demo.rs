@@ -7,7 +7,9 @@ use serde_json::json;
 use crate::config::Config;
 use crate::domain::change::Change;
 use crate::domain::model::{Actor, Customer, ExternalIds, LineItem};
-use crate::domain::order::{Channel, EmailAddress, Language, PhoneNumber, Priority, Source, TimeZone, Visibility};
+use crate::domain::order::{
+    Channel, CustomerNeed, EmailAddress, Language, PhoneNumber, Priority, Source, TimeZone, Visibility,
+};
 use crate::domain::transition::Action;
 use crate::service::{Created, NewOrder, Rendered, Scope, Service, Upload};
 use crate::store::orders::{self, ListFilter};
@@ -241,7 +243,9 @@ async fn seed_one(service: &Service, s: &Sample) -> anyhow::Result<()> {
             service.change_at(&reference, &back, &floor, at + Duration::hours(6)).await?;
         }
         Twist::Hold => {
-            let mut hold = act(Action::Hold);
+            // The customer's page then says what the shop needs, and whose the wait is.
+            let needs = CustomerNeed::parse("il disegno aggiornato con le quote").map_err(anyhow::Error::msg)?;
+            let mut hold = act(Action::Hold { needs: Some(needs) });
             if let Change::Act { internal_note, .. } = &mut hold {
                 *internal_note = Some("Waiting for the customer's revised drawing.".to_owned());
             }

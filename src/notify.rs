@@ -655,8 +655,9 @@ impl Notifier {
     }
 }
 
-/// What the staff templates know of an event: its kind and source, and for a customer's
-/// answer to a proof, whether it approved it and the stages it moved between.
+/// What the templates know of an event: its kind and source, what a hold that waits on the
+/// customer needs from them, and for a customer's answer to a proof, whether it approved it
+/// and the stages it moved between.
 fn staff_event(wf: Option<&crate::domain::workflow::Workflow>, event: &Event) -> Value {
     let label = |key: &Option<String>| {
         key.as_deref().and_then(|k| wf.and_then(|w| w.stage(k))).map(|s| s.wording.label.clone()).unwrap_or_default()
@@ -673,6 +674,7 @@ fn staff_event(wf: Option<&crate::domain::workflow::Workflow>, event: &Event) ->
         },
         "from_label": label(&event.from_stage),
         "to_label": label(&event.to_stage),
+        "needs": event.customer_need().unwrap_or_default(),
     })
 }
 

@@ -106,8 +106,12 @@ pub struct EtaView {
 pub struct PhotoView {
     /// Full-size (web) URL.
     pub url: String,
-    /// Thumbnail URL.
+    /// Thumbnail URL (up to 400 px).
     pub thumb_url: String,
+    /// Small thumbnail URL (up to 224 px, for 112 px slots; the thumbnail for older photos).
+    pub small_url: String,
+    /// `srcset` of the thumbnail slots: the small and the thumbnail file with their widths.
+    pub thumb_srcset: String,
     /// Alt text.
     pub alt: String,
     /// Full-size width in pixels.
@@ -153,8 +157,8 @@ pub struct ItemView {
 /// The top card: what is true of the order now, in words that fit its state.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardView {
-    /// `open`, `awaiting` (an approval), `waiting` (on the customer), `held`, `completed` or
-    /// `cancelled`.
+    /// `open`, `awaiting` (an approval), `waiting` (on the customer), `held`, `needs` (held
+    /// until the customer sends what the shop needs), `completed` or `cancelled`.
     pub kind: &'static str,
     /// The headline.
     pub title: String,
@@ -352,10 +356,23 @@ fn eta_view(eta: Eta, stage: &str, t: &Bundle, tz: Tz, now: DateTime<Utc>) -> Et
     }
 }
 
+/// The `srcset` (width descriptors) of a thumbnail slot for photo `p` under `photo_base`, so
+/// that a small slot loads the small file and a larger or denser one the thumbnail. Photos
+/// stored before the small rendition existed list their thumbnail only.
+pub fn thumb_srcset(photo_base: &str, p: &crate::store::photos::Photo) -> String {
+    let thumb = format!("{photo_base}{}/thumb {}w", p.id, p.thumb_size.0);
+    match &p.small {
+        Some((_, (width, _))) if *width < p.thumb_size.0 => format!("{photo_base}{}/small {width}w, {thumb}", p.id),
+        _ => thumb,
+    }
+}
+
 fn photo_view(p: &crate::store::photos::Photo, photo_base: &str, alt: String) -> PhotoView {
     PhotoView {
         url: format!("{photo_base}{}/web", p.id),
         thumb_url: format!("{photo_base}{}/thumb", p.id),
+        small_url: format!("{photo_base}{}/small", p.id),
+        thumb_srcset: thumb_srcset(photo_base, p),
         alt: p.caption.clone().unwrap_or(alt),
         width: p.web_size.0,
         height: p.web_size.1,
@@ -506,13 +523,24 @@ fn card(
             text: Some(t.t("track.card_payment_text").to_owned()),
             ..blank
         },
-        Status::Open if order.state.priority == Priority::Hold => CardView {
-            kind: "held",
-            title: t.t("track.card_held").to_owned(),
-            text: Some(t.t("track.card_held_text").to_owned()),
-            reason: reason_of(EventKind::Held),
-            ..blank
-        },
+        Status::Open if order.state.priority == Priority::Hold => {
+            match last_of(snapshot, EventKind::Held).and_then(Event::customer_need) {
+                Some(needs) => CardView {
+                    kind: "needs",
+                    title: t.t("track.card_needs").to_owned(),
+                    text: Some(t.fill("track.card_needs_text", &[("needs", needs)])),
+                    reason: reason_of(EventKind::Held),
+                    ..blank
+                },
+                None => CardView {
+                    kind: "held",
+                    title: t.t("track.card_held").to_owned(),
+                    text: Some(t.t("track.card_held_text").to_owned()),
+                    reason: reason_of(EventKind::Held),
+                    ..blank
+                },
+            }
+        }
         Status::Open if awaiting => {
             CardView { kind: "awaiting", title: t.t("track.card_awaiting").to_owned(), ..blank }
         }

@@ -105,6 +105,19 @@ fn base_event(kind: EventKind, actor: &Actor, order: &Order) -> NewEvent {
     NewEvent { data: json!({ "stage": order.state.stage }), ..NewEvent::new(kind, actor) }
 }
 
+/// What an action's event records: the priority after it, and for a hold that waits on the
+/// customer, that fact and what it needs (read back by [`Event::customer_need`]).
+///
+/// [`Event::customer_need`]: super::model::Event::customer_need
+fn act_data(action: &Action, priority: Priority) -> Value {
+    let mut data = json!({ "priority": priority });
+    if let Action::Hold { needs: Some(needs) } = action {
+        data["waits_on"] = json!("customer");
+        data["needs"] = json!(needs);
+    }
+    data
+}
+
 /// Plans the creation of `order` (built in the stage it starts in): its `created` event and
 /// the jobs a new order causes — publishing, telling the staff, and telling the customer when
 /// that stage notifies and is visible to them.
@@ -151,7 +164,7 @@ pub fn plan(wf: &Workflow, order: &Order, change: &Change, actor: &Actor, now: D
                 internal_note: internal_note.clone(),
                 visibility: if decision.customer_visible { Visibility::Customer } else { Visibility::Internal },
                 photo_ids: photo_ids.clone(),
-                data: json!({ "priority": plan.order.state.priority }),
+                data: act_data(action, plan.order.state.priority),
                 ..base_event(decision.kind, actor, order)
             };
             plan.event(event, decision.notify_customer);

@@ -15,6 +15,9 @@ pub struct Hold {
     pub from: DateTime<Utc>,
     /// When it was released.
     pub until: Option<DateTime<Utc>>,
+    /// Whether it waited on the customer (the shop said what it needed from them): that time
+    /// is theirs, so it also moves the promised date on.
+    pub on_customer: bool,
 }
 
 /// What the ETA needs to know about an order.
@@ -32,7 +35,8 @@ pub struct EtaInput<'a> {
     pub resume_priority: Option<Priority>,
     /// When the order entered its stage.
     pub stage_entered_at: DateTime<Utc>,
-    /// Holds since then (earlier ones do not matter).
+    /// Holds since then, and every earlier hold that waited on the customer (the rest do not
+    /// matter).
     pub holds: &'a [Hold],
     /// The date promised to the customer, if any.
     pub due_date: Option<NaiveDate>,
@@ -97,9 +101,9 @@ fn scaled(d: Duration, factor: f64) -> Duration {
 }
 
 /// Time on hold inside `[since, now]`.
-fn held_time(holds: &[Hold], since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+fn held_time<'a>(holds: impl IntoIterator<Item = &'a Hold>, since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     holds
-        .iter()
+        .into_iter()
         .map(|h| {
             let from = h.from.max(since);
             let until = h.until.unwrap_or(now).min(now);
@@ -157,9 +161,18 @@ pub fn estimate(input: &EtaInput<'_>) -> Eta {
     let behind = worked.saturating_sub(current);
 
     if input.priority == Priority::Hold {
-        return Eta::Paused { remaining: remaining_current + later };
+        let remaining = remaining_current + later;
+        return match input.holds.iter().rev().find(|h| h.until.is_none()) {
+            Some(wait) if wait.on_customer => {
+                Eta::AwaitingCustomer { since: wait.from, after: remaining, approval: false }
+            }
+            _ => Eta::Paused { remaining },
+        };
     }
-    let due_end = |d: NaiveDate| (d + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    // The customer's holds push the promise back by as long as they lasted: that time is not
+    // the shop's to make up.
+    let theirs = delta(held_time(input.holds.iter().filter(|h| h.on_customer), DateTime::<Utc>::MIN_UTC, input.now));
+    let due_end = |d: NaiveDate| (d + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map(|t| t.and_utc() + theirs);
     let lateness = |last: DateTime<Utc>| {
         let past_due = input.due_date.filter(|due| due_end(*due).is_some_and(|end| last >= end));
         let within_due = input.due_date.filter(|_| past_due.is_none() && !behind.is_zero());
@@ -236,7 +249,7 @@ mod tests {
     fn a_hold_pauses_the_clock_and_resuming_continues_where_it_stopped() {
         let wf = print();
         // Held 4 h after entering the stage, still held 2 days later: 20 h + 1.5 d remain.
-        let holds = [Hold { from: t(1, 4), until: None }];
+        let holds = [Hold { from: t(1, 4), until: None, on_customer: false }];
         let mut held = input(&wf, "queued", t(3, 4), &holds);
         held.priority = Priority::Hold;
         held.resume_priority = Some(Priority::Standard);
@@ -244,7 +257,7 @@ mod tests {
         assert_eq!(estimate(&held), Eta::Paused { remaining: expected_left });
 
         // Released at day 3 04:00 and asked an hour later: one hour of work has been done.
-        let holds = [Hold { from: t(1, 4), until: Some(t(3, 4)) }];
+        let holds = [Hold { from: t(1, 4), until: Some(t(3, 4)), on_customer: false }];
         let resumed = estimate(&input(&wf, "queued", t(3, 5), &holds));
         let Eta::Expected { at, late: None, .. } = resumed else {
             panic!("on track: the hold does not count as lateness")
@@ -296,6 +309,33 @@ mod tests {
         let eta = estimate(&input(&wf, "proof_approval", t(4, 0), &[]));
         let after = Duration::from_secs(DAY + DAY + DAY / 2);
         assert_eq!(eta, Eta::AwaitingCustomer { since: t(1, 0), after, approval: true });
+    }
+
+    #[test]
+    fn a_hold_on_the_customer_waits_on_them_and_does_not_count_against_the_promise() {
+        let wf = print();
+        // Held 4 h into `printing` (1 day) for the customer's ring size, still held 5 days later.
+        let holds = [Hold { from: t(1, 4), until: None, on_customer: true }];
+        let mut held = input(&wf, "printing", t(6, 4), &holds);
+        held.priority = Priority::Hold;
+        held.resume_priority = Some(Priority::Standard);
+        held.due_date = NaiveDate::from_ymd_opt(2026, 3, 3);
+        let left = Duration::from_secs(20 * 3600 + DAY / 2);
+        assert_eq!(estimate(&held), Eta::AwaitingCustomer { since: t(1, 4), after: left, approval: false });
+
+        // Released on day 6: the plan is on time, and so is the promise of day 3, moved on by
+        // the five days the customer took.
+        let holds = [Hold { from: t(1, 4), until: Some(t(6, 4)), on_customer: true }];
+        let mut resumed = input(&wf, "printing", t(6, 5), &holds);
+        resumed.due_date = NaiveDate::from_ymd_opt(2026, 3, 3);
+        let Eta::Expected { late: None, .. } = estimate(&resumed) else { panic!("not late: {:?}", estimate(&resumed)) };
+
+        // The same five days on the shop's side are the shop's: the promise is missed.
+        let ours = [Hold { on_customer: false, ..holds[0] }];
+        let mut shop = input(&wf, "printing", t(6, 5), &ours);
+        shop.due_date = NaiveDate::from_ymd_opt(2026, 3, 3);
+        let Eta::Expected { late: Some(late), .. } = estimate(&shop) else { panic!("late: {:?}", estimate(&shop)) };
+        assert_eq!(late.past_due, NaiveDate::from_ymd_opt(2026, 3, 3));
     }
 
     #[test]

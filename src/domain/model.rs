@@ -117,6 +117,15 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
+impl Event {
+    /// What this hold waits for from the customer (its data has `"waits_on": "customer"` and
+    /// `"needs"`), or `None` for any other event and for a hold that waits on the shop.
+    pub fn customer_need(&self) -> Option<&str> {
+        let on_customer = self.data.get("waits_on").and_then(Value::as_str) == Some("customer");
+        (self.kind == EventKind::Held && on_customer).then(|| self.data.get("needs").and_then(Value::as_str)).flatten()
+    }
+}
+
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

@@ -206,6 +206,32 @@ impl Language {
     }
 }
 
+string_newtype! {
+    /// What a hold waits for from the customer, e.g. "your ring size": one line of at most
+    /// [`CustomerNeed::MAX_CHARS`] characters, shown to them as "We need: …".
+    CustomerNeed
+}
+
+impl CustomerNeed {
+    /// Longest accepted text, in characters: a few words that fit a text message.
+    pub const MAX_CHARS: usize = 160;
+
+    /// Trims the text; refuses it blank, too long or with a control character (a line break
+    /// included: it is shown inline, after "We need:").
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let text = raw.trim();
+        if text.is_empty() {
+            Err("must not be empty".to_owned())
+        } else if text.chars().count() > Self::MAX_CHARS {
+            Err(format!("must be at most {} characters", Self::MAX_CHARS))
+        } else if text.chars().any(char::is_control) {
+            Err("must be one line without control characters".to_owned())
+        } else {
+            Ok(Self(text.to_owned()))
+        }
+    }
+}
+
 /// An IANA time zone such as `Europe/Rome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeZone(pub chrono_tz::Tz);
@@ -270,6 +296,16 @@ mod tests {
         for bad in ["", "e", "english", "en-", "en-GB-x", "e1"] {
             assert!(Language::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn a_customer_need_is_one_short_trimmed_line() {
+        assert_eq!(CustomerNeed::parse("  your ring size ").map(|n| n.to_string()), Ok("your ring size".to_owned()));
+        assert!(CustomerNeed::parse(&"é".repeat(CustomerNeed::MAX_CHARS)).is_ok(), "characters, not bytes");
+        for bad in ["", "   ", "ring\nsize", "ring\u{0}size"] {
+            assert!(CustomerNeed::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(CustomerNeed::parse(&"x".repeat(CustomerNeed::MAX_CHARS + 1)).unwrap_err().contains("at most 160"));
     }
 
     #[test]

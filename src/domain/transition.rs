@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::order::{Priority, Status, string_enum};
+use super::order::{CustomerNeed, Priority, Status, string_enum};
 use super::workflow::Workflow;
 
 string_enum! {
@@ -36,7 +36,11 @@ pub enum Action {
         to: String,
     },
     /// Pause the order until it is resumed.
-    Hold,
+    Hold {
+        /// What the hold waits for from the customer; `None` when the wait is the shop's.
+        /// While it waits on them, the shop's lateness clock is stopped.
+        needs: Option<CustomerNeed>,
+    },
     /// Release a held order, optionally at a new priority.
     Resume {
         /// Priority after resuming; defaults to the one it had before the hold.
@@ -51,7 +55,7 @@ impl Action {
     pub fn kind(&self) -> ActionKind {
         match self {
             Action::Move { .. } => ActionKind::Move,
-            Action::Hold => ActionKind::Hold,
+            Action::Hold { .. } => ActionKind::Hold,
             Action::Resume { .. } => ActionKind::Resume,
             Action::Cancel => ActionKind::Cancel,
         }
@@ -201,13 +205,15 @@ pub fn decide(
             }
             (EventKind::Moved, target.key.to_string(), target.notify)
         }
-        Action::Hold => {
+        Action::Hold { needs } => {
             if held {
                 return Err(refuse("the order is already on hold".to_owned()));
             }
             next.resume_priority = Some(state.priority);
             next.priority = Priority::Hold;
-            (EventKind::Held, state.stage.clone(), wf.notify.hold)
+            // A hold that waits on the customer is news they must act on, whatever the
+            // workflow says about holds in general.
+            (EventKind::Held, state.stage.clone(), wf.notify.hold || needs.is_some())
         }
         Action::Resume { priority } => {
             if !held {
@@ -245,7 +251,7 @@ pub fn decide(
 pub fn priority_action(current: Priority, wanted: Priority) -> Option<Action> {
     match (current, wanted) {
         (Priority::Hold, Priority::Hold) => None,
-        (_, Priority::Hold) => Some(Action::Hold),
+        (_, Priority::Hold) => Some(Action::Hold { needs: None }),
         (Priority::Hold, p) => Some(Action::Resume { priority: Some(p) }),
         _ => None,
     }

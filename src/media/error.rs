@@ -54,7 +54,7 @@ pub enum PhotoError {
     /// Writing the renditions failed; a bug rather than a problem with the photo.
     #[error("cannot encode the {rendition} rendition: {reason}")]
     Encode {
-        /// `web` or `thumb`.
+        /// `web`, `thumb` or `small`.
         rendition: &'static str,
         /// What the encoder reported.
         reason: String,

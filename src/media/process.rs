@@ -8,6 +8,8 @@ use super::{decode, render};
 pub const WEB_MAX_SIDE: u32 = 1600;
 /// Longest side of the `thumb` rendition, in pixels.
 pub const THUMB_MAX_SIDE: u32 = 400;
+/// Longest side of the `small` rendition, in pixels: a 112 px thumbnail slot on a 2x screen.
+pub const SMALL_MAX_SIDE: u32 = 224;
 
 /// How big a photo [`process`] accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,8 @@ pub struct Processed {
     pub web: Rendition,
     /// For lists and messages: longest side at most [`THUMB_MAX_SIDE`], never upscaled.
     pub thumb: Rendition,
+    /// For small thumbnail slots: longest side at most [`SMALL_MAX_SIDE`], never upscaled.
+    pub small: Rendition,
 }
 
 /// One re-encoded image, free of metadata.
@@ -108,8 +112,8 @@ pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, PhotoError> {
     let format = sniff(bytes)?;
     let decoded = decode::decode(bytes, format, limits)?;
     let (width, height) = (decoded.pixels.width(), decoded.pixels.height());
-    let (web, thumb) = render::renditions(decoded)?;
-    Ok(Processed { format, width, height, web, thumb })
+    let render::Renditions { web, thumb, small } = render::renditions(decoded)?;
+    Ok(Processed { format, width, height, web, thumb, small })
 }
 
 #[cfg(test)]

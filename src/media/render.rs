@@ -8,22 +8,32 @@ use moxcms::{ColorProfile, Layout, TransformOptions};
 
 use super::decode::Decoded;
 use super::error::PhotoError;
-use super::process::{Rendition, THUMB_MAX_SIDE, WEB_MAX_SIDE};
+use super::process::{Rendition, SMALL_MAX_SIDE, THUMB_MAX_SIDE, WEB_MAX_SIDE};
 
-/// JPEG quality of both renditions: photos of work pieces stay crisp at about a tenth of the
+/// JPEG quality of every rendition: photos of work pieces stay crisp at about a tenth of the
 /// size of quality 95.
 const JPEG_QUALITY: u8 = 82;
 
-pub(super) fn renditions(decoded: Decoded) -> Result<(Rendition, Rendition), PhotoError> {
+/// The three renditions of one photo, largest first.
+pub(super) struct Renditions {
+    pub web: Rendition,
+    pub thumb: Rendition,
+    pub small: Rendition,
+}
+
+pub(super) fn renditions(decoded: Decoded) -> Result<Renditions, PhotoError> {
     let Decoded { pixels, icc } = decoded;
     let mut web = shrink_to_fit(&pixels, WEB_MAX_SIDE).unwrap_or(pixels);
     if let Some(icc) = icc {
-        // Converting after the resize touches a fraction of the pixels; the thumb follows.
+        // Converting after the resize touches a fraction of the pixels; the others follow.
         to_srgb(&mut web, &icc);
     }
     let thumb = shrink_to_fit(&web, THUMB_MAX_SIDE);
-    let thumb = encode(thumb.as_ref().unwrap_or(&web), "thumb")?;
-    Ok((encode(&web, "web")?, thumb))
+    let thumb = thumb.as_ref().unwrap_or(&web);
+    // From the thumb, not the web copy: a small step keeps the Lanczos filter cheap and sharp.
+    let small = shrink_to_fit(thumb, SMALL_MAX_SIDE);
+    let small = encode(small.as_ref().unwrap_or(thumb), "small")?;
+    Ok(Renditions { thumb: encode(thumb, "thumb")?, web: encode(&web, "web")?, small })
 }
 
 /// A copy whose longest side is `max_side`, or `None` if the image already fits: photos are

@@ -111,6 +111,7 @@ fn a_phone_jpeg_loses_its_gps_position_xmp_and_comment() {
     assert_eq!(processed.format, SourceFormat::Jpeg);
     assert_no_metadata(&processed.web);
     assert_no_metadata(&processed.thumb);
+    assert_no_metadata(&processed.small);
 }
 
 #[test]
@@ -142,13 +143,17 @@ fn colours_of_a_display_p3_photo_are_converted_to_srgb() {
 }
 
 #[test]
-fn a_large_jpeg_is_shrunk_to_1600_and_400_pixels() {
+fn a_large_jpeg_is_shrunk_to_1600_400_and_224_pixels() {
     let processed = process(&jpeg(&two_tone(2400, 1200)), &Limits::default()).expect("processed");
     assert_eq!((processed.width, processed.height), (2400, 1200));
     assert_eq!((processed.web.width, processed.web.height), (1600, 800));
     assert_eq!((processed.thumb.width, processed.thumb.height), (400, 200));
+    assert_eq!((processed.small.width, processed.small.height), (SMALL_MAX_SIDE, 112));
     let thumb = decode_rendition(&processed.thumb);
     assert!(close_to(*thumb.get_pixel(50, 100), RED) && close_to(*thumb.get_pixel(350, 100), BLUE));
+    let small = decode_rendition(&processed.small);
+    assert!(close_to(*small.get_pixel(28, 56), RED) && close_to(*small.get_pixel(196, 56), BLUE));
+    assert!(processed.small.bytes.len() < processed.thumb.bytes.len(), "the small file is the lighter one");
 }
 
 #[test]
@@ -174,6 +179,7 @@ fn a_small_webp_is_accepted_and_never_upscaled() {
     assert_eq!((processed.width, processed.height), (300, 200));
     assert_eq!((processed.web.width, processed.web.height), (300, 200));
     assert_eq!((processed.thumb.width, processed.thumb.height), (300, 200));
+    assert_eq!((processed.small.width, processed.small.height), (224, 149));
     let web = decode_rendition(&processed.web);
     assert!(close_to(*web.get_pixel(50, 100), RED) && close_to(*web.get_pixel(250, 100), BLUE));
 }

@@ -247,7 +247,7 @@ pub fn sample_context(workflow: &str, stage: &str, label: &str) -> serde_json::V
             "items": [{ "description": "Sample piece", "variant": "L", "quantity": 1, "material": "oak" }],
         },
         "stage": { "key": stage, "label": label, "text": "What happens now.", "approval": false },
-        "event": { "kind": "moved", "source": "api", "answer": "", "from_label": "", "to_label": "" },
+        "event": { "kind": "moved", "source": "api", "answer": "", "from_label": "", "to_label": "", "needs": "" },
         "reminder": false,
         "note": "A note",
         "photo_url": "https://example.com/photo.jpg",
@@ -278,6 +278,34 @@ mod tests {
         // An unknown language falls back to the shop's.
         let de = t.render(Part::Sms, "stone", "fabrication", "de", &ctx).expect("renders");
         assert!(de.contains("is now at Fabrication"), "{de}");
+    }
+
+    #[test]
+    fn a_hold_that_waits_on_the_customer_says_what_we_need_in_every_language_and_part() {
+        let workflows = crate::domain::workflow::load_presets().expect("presets");
+        let t = Templates::load(None, &workflows, "en").expect("built-ins are valid");
+        let mut ctx = sample_context("jewelry", "design", "Design");
+        ctx["event"]["kind"] = json!("held");
+        ctx["event"]["needs"] = json!("your ring size");
+        ctx["eta"]["message"] = json!("Depends on you: about 5 days of work follows once we hear from you.");
+        let render = |part, lang| t.render(part, "jewelry", "design", lang, &ctx).expect("renders");
+        for (lang, subject, need) in [
+            ("en", "we need something from you", "We need: your ring size"),
+            ("it", "ci serve qualcosa da lei", "Ci serve: your ring size"),
+            ("es", "necesitamos algo de usted", "Necesitamos: your ring size"),
+        ] {
+            assert!(render(Part::EmailSubject, lang).ends_with(subject), "{lang}");
+            for part in [Part::Sms, Part::Whatsapp, Part::Telegram] {
+                assert!(render(part, lang).contains(need), "{lang} {part:?}: {}", render(part, lang));
+            }
+            for part in [Part::EmailText, Part::EmailHtml] {
+                assert!(render(part, lang).contains("your ring size"), "{lang} {part:?}");
+            }
+        }
+        let text = render(Part::EmailText, "en");
+        assert!(text.contains("Depends on you"), "the estimate says it depends on them: {text}");
+        ctx["event"]["needs"] = json!("");
+        assert!(t.render(Part::Sms, "jewelry", "design", "en", &ctx).expect("renders").contains("is on hold."));
     }
 
     #[test]

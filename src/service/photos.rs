@@ -27,16 +27,19 @@ pub struct Upload {
 pub enum PhotoSize {
     /// Up to the web size, for opening full screen.
     Web,
-    /// A small square-ish preview.
+    /// A preview, up to 400 px.
     Thumb,
+    /// A preview for small slots, up to 224 px (the thumb for photos stored before it existed).
+    Small,
 }
 
 impl PhotoSize {
-    /// `web` or `thumb` from a URL segment.
+    /// `web`, `thumb` or `small` from a URL segment.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "web" => Some(Self::Web),
             "thumb" => Some(Self::Thumb),
+            "small" => Some(Self::Small),
             _ => None,
         }
     }
@@ -80,12 +83,14 @@ impl Service {
         for (p, size) in processed {
             let web_key = PhotoKey::random(p.web.content_type);
             let thumb_key = PhotoKey::random(p.thumb.content_type);
+            let small_key = PhotoKey::random(p.small.content_type);
             let media = &self.inner.media;
-            let (web, thumb) = tokio::join!(
+            let (web, thumb, small) = tokio::join!(
                 media.put(&web_key, Bytes::from(p.web.bytes), p.web.content_type),
                 media.put(&thumb_key, Bytes::from(p.thumb.bytes), p.thumb.content_type),
+                media.put(&small_key, Bytes::from(p.small.bytes), p.small.content_type),
             );
-            web.and(thumb).map_err(|e| ServiceError::internal("cannot store a photo", e))?;
+            web.and(thumb).and(small).map_err(|e| ServiceError::internal("cannot store a photo", e))?;
             records.push(NewPhoto {
                 order_id,
                 visibility,
@@ -95,6 +100,8 @@ impl Service {
                 web_size: (p.web.width, p.web.height),
                 thumb_key: thumb_key.as_str().to_owned(),
                 thumb_size: (p.thumb.width, p.thumb.height),
+                small_key: small_key.as_str().to_owned(),
+                small_size: (p.small.width, p.small.height),
                 bytes: i64::try_from(size).unwrap_or(i64::MAX),
                 uploaded_by: actor.name.clone(),
             });
@@ -127,9 +134,11 @@ impl Service {
 
     /// The bytes of one rendition of `photo` (always a JPEG).
     pub async fn photo_bytes(&self, photo: &Photo, size: PhotoSize) -> Result<Option<Bytes>, ServiceError> {
-        let key = match size {
-            PhotoSize::Web => &photo.web_key,
-            PhotoSize::Thumb => &photo.thumb_key,
+        let key = match (size, &photo.small) {
+            (PhotoSize::Web, _) => &photo.web_key,
+            (PhotoSize::Small, Some((small, _))) => small,
+            // Photos stored before the small rendition existed serve their thumb instead.
+            (PhotoSize::Thumb | PhotoSize::Small, _) => &photo.thumb_key,
         };
         let key = PhotoKey::parse(key).map_err(|e| ServiceError::internal("stored photo key", e))?;
         self.inner.media.get(&key).await.map_err(|e| ServiceError::internal("cannot read a photo", e))

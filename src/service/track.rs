@@ -22,7 +22,8 @@ pub struct TrackSnapshot {
     pub items: Vec<LineItem>,
     /// Customer-visible events, oldest first.
     pub events: Vec<Event>,
-    /// Holds since the order entered its current stage, for the ETA.
+    /// Holds since the order entered its current stage, and earlier ones that waited on the
+    /// customer, for the ETA.
     pub holds: Vec<Hold>,
     /// Hash of the active tracking token.
     pub token_hash: String,
@@ -45,12 +46,15 @@ fn plausible_token(token: &str) -> bool {
     (20..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Hold periods since `since`, from the audit log (held/resumed events).
+/// Hold periods since `since`, from the audit log (held/resumed events), and every earlier
+/// one that waited on the customer: those move the promised date on.
 pub fn holds_since(all_events: &[Event], since: chrono::DateTime<chrono::Utc>) -> Vec<Hold> {
     let mut holds: Vec<Hold> = Vec::new();
     for e in all_events {
         match e.kind {
-            EventKind::Held => holds.push(Hold { from: e.created_at, until: None }),
+            EventKind::Held => {
+                holds.push(Hold { from: e.created_at, until: None, on_customer: e.customer_need().is_some() });
+            }
             EventKind::Resumed => {
                 if let Some(open) = holds.last_mut().filter(|h| h.until.is_none()) {
                     open.until = Some(e.created_at);
@@ -59,7 +63,7 @@ pub fn holds_since(all_events: &[Event], since: chrono::DateTime<chrono::Utc>) -
             _ => {}
         }
     }
-    holds.retain(|h| h.until.is_none_or(|u| u > since));
+    holds.retain(|h| h.on_customer || h.until.is_none_or(|u| u > since));
     holds
 }
 
@@ -166,16 +170,27 @@ mod tests {
     #[test]
     fn holds_are_paired_from_the_audit_log_and_old_ones_dropped() {
         let at = |h| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).single().expect("time");
+        let on_customer = |mut e: Event| {
+            e.data = json!({ "priority": "hold", "waits_on": "customer", "needs": "your logo" });
+            e
+        };
         let log = [
             event(EventKind::Held, 1),
             event(EventKind::Resumed, 2),
+            on_customer(event(EventKind::Held, 2)),
+            event(EventKind::Resumed, 3),
             event(EventKind::Moved, 3),
             event(EventKind::Held, 4),
             event(EventKind::Resumed, 5),
             event(EventKind::Held, 7),
         ];
         let holds = holds_since(&log, at(3));
-        assert_eq!(holds, [Hold { from: at(4), until: Some(at(5)) }, Hold { from: at(7), until: None }]);
+        let hold = |from, until: Option<u32>, on_customer| Hold { from: at(from), until: until.map(at), on_customer };
+        assert_eq!(
+            holds,
+            [hold(2, Some(3), true), hold(4, Some(5), false), hold(7, None, false)],
+            "the customer's old hold stays: it moves the promised date"
+        );
     }
 
     #[test]

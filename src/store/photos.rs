@@ -26,6 +26,8 @@ pub struct Photo {
     pub thumb_key: String,
     /// Size of the thumbnail.
     pub thumb_size: (u32, u32),
+    /// The small thumbnail: its key and size; `None` for photos stored before it existed.
+    pub small: Option<(String, (u32, u32))>,
     /// Bytes uploaded.
     pub bytes: i64,
     /// Who uploaded it.
@@ -53,6 +55,10 @@ pub struct NewPhoto {
     pub thumb_key: String,
     /// Size of the thumbnail.
     pub thumb_size: (u32, u32),
+    /// Key of the small thumbnail.
+    pub small_key: String,
+    /// Size of the small thumbnail.
+    pub small_size: (u32, u32),
     /// Bytes uploaded.
     pub bytes: i64,
     /// Who uploaded it.
@@ -72,6 +78,9 @@ struct Row {
     thumb_key: String,
     thumb_width: i64,
     thumb_height: i64,
+    small_key: Option<String>,
+    small_width: Option<i64>,
+    small_height: Option<i64>,
     bytes: i64,
     uploaded_by: String,
     created_at: i64,
@@ -95,6 +104,10 @@ impl TryFrom<Row> for Photo {
             web_size: (dimension(r.web_width)?, dimension(r.web_height)?),
             thumb_key: r.thumb_key,
             thumb_size: (dimension(r.thumb_width)?, dimension(r.thumb_height)?),
+            small: match (r.small_key, r.small_width, r.small_height) {
+                (Some(key), Some(w), Some(h)) => Some((key, (dimension(w)?, dimension(h)?))),
+                _ => None,
+            },
             bytes: r.bytes,
             uploaded_by: r.uploaded_by,
             created_at: from_ms(r.created_at),
@@ -103,13 +116,14 @@ impl TryFrom<Row> for Photo {
 }
 
 const COLUMNS: &str = "id, order_id, visibility, caption, source_type, web_key, web_width, web_height, \
-    thumb_key, thumb_width, thumb_height, bytes, uploaded_by, created_at";
+    thumb_key, thumb_width, thumb_height, small_key, small_width, small_height, bytes, uploaded_by, created_at";
 
 /// Records photos in one transaction, returning their ids in order.
 pub async fn insert(db: &Db, photos: &[NewPhoto], at_ms: i64) -> Result<Vec<i64>, sqlx::Error> {
     const SQL: &str = "INSERT INTO photos (order_id, visibility, caption, source_type, web_key, web_width, \
-        web_height, thumb_key, thumb_width, thumb_height, bytes, uploaded_by, created_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+        web_height, thumb_key, thumb_width, thumb_height, small_key, small_width, small_height, bytes, \
+        uploaded_by, created_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id";
     let mut tx = db.begin().await?;
     let mut ids = Vec::with_capacity(photos.len());
     for p in photos {
@@ -125,6 +139,9 @@ pub async fn insert(db: &Db, photos: &[NewPhoto], at_ms: i64) -> Result<Vec<i64>
                 .bind(p.thumb_key.as_str())
                 .bind(i64::from(p.thumb_size.0))
                 .bind(i64::from(p.thumb_size.1))
+                .bind(p.small_key.as_str())
+                .bind(i64::from(p.small_size.0))
+                .bind(i64::from(p.small_size.1))
                 .bind(p.bytes)
                 .bind(p.uploaded_by.as_str())
                 .bind(at_ms)

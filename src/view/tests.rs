@@ -118,6 +118,24 @@ fn a_held_order_shows_the_reason_the_shop_gave_or_none() {
 }
 
 #[test]
+fn a_hold_that_waits_on_the_customer_says_what_we_need_and_that_the_date_depends_on_them() {
+    let mut hold = event(1, EventKind::Held, None, Some("The band is cut to size."), at(1, 5));
+    hold.data = json!({ "priority": "hold", "waits_on": "customer", "needs": "your ring size" });
+    // Promised for 2 March, held since 1 March: the promise is not called broken on the 6th.
+    let mut s = snapshot("printing", Status::Open, Priority::Hold, NaiveDate::from_ymd_opt(2026, 3, 2), vec![hold]);
+    s.holds = vec![crate::domain::eta::Hold { from: at(1, 5), until: None, on_customer: true }];
+    let v = view_of(&s, at(6, 0));
+    assert_eq!(v.card.kind, "needs");
+    assert_eq!(v.card.title, "We need something from you");
+    assert_eq!(v.card.text.as_deref(), Some("We need: your ring size"));
+    assert_eq!(v.card.reason.as_deref(), Some("The band is cut to size."));
+    assert_eq!(v.eta.state, "awaiting");
+    assert!(v.eta.message.starts_with("Depends on you:"), "{}", v.eta.message);
+    assert!(v.eta.late.is_empty(), "the customer's wait is not the shop's lateness: {:?}", v.eta.late);
+    assert_eq!(v.timeline[0].title, "Put on hold");
+}
+
+#[test]
 fn a_late_order_gives_a_stable_range_and_says_whose_step_is_late() {
     // `printing` takes a day; three days in, with a promise far away.
     let s = snapshot("printing", Status::Open, Priority::Standard, NaiveDate::from_ymd_opt(2026, 3, 30), vec![]);

@@ -105,7 +105,7 @@ async fn stage_of(app: &TestApp, reference: &str) -> String {
     app.order(reference).await["stage"]["key"].as_str().unwrap_or_default().to_owned()
 }
 
-fn email_config(smtp: &SmtpServer) -> EmailConfig {
+pub(crate) fn email_config(smtp: &SmtpServer) -> EmailConfig {
     EmailConfig {
         host: smtp.addr.ip().to_string(),
         port: Some(smtp.addr.port()),

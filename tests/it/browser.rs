@@ -306,6 +306,11 @@ async fn axe_finds_no_serious_violation_on_the_customer_pages_in_any_state() {
     let held = app.new_order("stone").await;
     act(held.clone(), json!({ "action": "hold", "note": "We need the final sink template from you." })).await;
     pages.push(("held", link(held).await));
+    let needs = app.new_order("print").await;
+    let body =
+        json!({ "action": "hold", "needs": "the high-resolution logo", "note": "The file is too small to print." });
+    act(needs.clone(), body).await;
+    pages.push(("held for the customer", link(needs).await));
     let cancelled = app.new_order("print").await;
     act(cancelled.clone(), json!({ "action": "cancel", "note": "Cancelled at your request." })).await;
     pages.push(("cancelled", link(cancelled).await));

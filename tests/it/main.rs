@@ -19,6 +19,7 @@ mod chromium;
 mod cli;
 mod contract;
 mod errors;
+mod holds;
 mod moves;
 mod nodes;
 mod notifications;

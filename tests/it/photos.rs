@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::fixtures;
 use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with};
+use crate::ops::{add_user, sign_in};
 
 fn file(bytes: Vec<u8>, name: &str, claimed_type: &str) -> Part {
     Part::bytes(bytes).file_name(name.to_owned()).mime_str(claimed_type).expect("mime")
@@ -60,10 +61,12 @@ async fn a_photo_on_a_move_reaches_the_tracking_page_without_its_location() {
 
     let page = app.client.get(tracking_url).send().await.expect("page").text().await.expect("html");
     // minijinja's HTML escaping writes `/` as `&#x2f;`, which browsers read back as `/`.
-    let thumb_in_html = photos[0]["thumb_url"].as_str().expect("thumb").replace('/', "&#x2f;");
-    assert!(page.contains(&format!("src=\"{thumb_in_html}\"")), "the page shows the thumbnail");
+    let small_in_html = photos[0]["small_url"].as_str().expect("small").replace('/', "&#x2f;");
+    assert!(page.contains(&format!("src=\"{small_in_html}\"")), "the page shows the thumbnail");
 
-    for url in [web_url, photos[0]["thumb_url"].as_str().expect("thumb")] {
+    for url in
+        [web_url, photos[0]["thumb_url"].as_str().expect("thumb"), photos[0]["small_url"].as_str().expect("small")]
+    {
         let res = app.client.get(url).send().await.expect("photo");
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["content-type"], "image/jpeg");
@@ -200,4 +203,92 @@ async fn internal_photos_are_never_served_to_customers() {
         .expect("revoke");
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "revoke");
     assert_eq!(fetch(format!("{tracking_url}/photos/{shown_id}/web")).await, StatusCode::NOT_FOUND);
+}
+
+/// Attaches one customer-visible 1600 x 1200 photo to a new stone order; returns the order's
+/// reference, its tracking URL and the photo's id.
+async fn order_with_photo(app: &TestApp) -> (String, String, i64) {
+    let order = app.create_order("stone").await;
+    let reference = order["reference"].as_str().expect("reference").to_owned();
+    let tracking_url = order["tracking_url"].as_str().expect("url").to_owned();
+    let photo = fixtures::jpeg(&fixtures::photo_like(1600, 1200));
+    let res = send(
+        app,
+        &format!("/orders/{reference}/photos"),
+        Form::new().part("photo", file(photo, "a.jpg", "image/jpeg")),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.expect("json")["photos"][0]["id"].as_i64().expect("id");
+    (reference, tracking_url, id)
+}
+
+/// Status, content type and bytes of a GET.
+async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> (StatusCode, String, Vec<u8>) {
+    let mut req = client.get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.expect("request");
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (res.status(), content_type, res.bytes().await.expect("bytes").to_vec())
+}
+
+#[tokio::test]
+async fn thumbnails_load_the_small_rendition_through_srcset_on_the_page_and_the_dashboard() {
+    let app = spawn_app().await;
+    let (reference, tracking_url, id) = order_with_photo(&app).await;
+
+    let base = format!("{tracking_url}/photos/{id}");
+    let page = app.client.get(&tracking_url).send().await.expect("page").text().await.expect("html");
+    let srcset = format!("srcset=\"{base}/small 224w, {base}/thumb 400w\" sizes=\"112px\"").replace('/', "&#x2f;");
+    assert!(page.contains(&srcset), "a 112 px slot picks the 224 px file on a 2x screen");
+    assert!(page.len() < 50_000, "page is {} bytes", page.len());
+
+    let (status, content_type, small) = fetch(&app.client, &format!("{base}/small"), None).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "image/jpeg"));
+    let (_, _, thumb) = fetch(&app.client, &format!("{base}/thumb"), None).await;
+    let decoded = image::load_from_memory(&small).expect("a real JPEG");
+    assert_eq!((decoded.width(), decoded.height()), (224, 168));
+    assert!(small.len() < thumb.len(), "small {} bytes, thumb {} bytes", small.len(), thumb.len());
+
+    let api = app.api(&format!("/photos/{id}/small"));
+    let (status, content_type, by_api) = fetch(&app.client, &api, Some(&app.read_token)).await;
+    assert_eq!((status, content_type.as_str(), by_api), (StatusCode::OK, "image/jpeg", small.clone()));
+    let listed: Value = app.get(&format!("/orders/{reference}/photos")).await.json().await.expect("json");
+    assert_eq!(listed[0]["small_url"], format!("/api/v1/photos/{id}/small"));
+
+    add_user(&app, "ann@shop.example", kiln::domain::access::Role::Viewer).await;
+    let ann = sign_in(&app, "ann@shop.example").await;
+    let detail = ann.get(&format!("/orders/{reference}")).await.text().await.expect("html");
+    let ops_base = format!("/orders/{reference}/photos/{id}");
+    let srcset =
+        format!("srcset=\"{ops_base}/small 224w, {ops_base}/thumb 400w\" sizes=\"96px\"").replace('/', "&#x2f;");
+    assert!(detail.contains(&srcset), "the dashboard's thumbnails too");
+    let res = ann.get(&format!("{ops_base}/small")).await;
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), small);
+}
+
+#[tokio::test]
+async fn a_photo_stored_before_small_renditions_serves_its_thumb_in_their_place() {
+    let app = spawn_app().await;
+    let (reference, tracking_url, id) = order_with_photo(&app).await;
+    app.sql("UPDATE photos SET small_key = NULL, small_width = NULL, small_height = NULL").await;
+    // Any change to the order reloads what its page shows.
+    let res = app.patch(&format!("/orders/{reference}"), &serde_json::json!({ "customer_note": "Photos below" })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let base = format!("{tracking_url}/photos/{id}");
+    let (status, content_type, small) = fetch(&app.client, &format!("{base}/small"), None).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "image/jpeg"), "not a 404");
+    let (_, _, thumb) = fetch(&app.client, &format!("{base}/thumb"), None).await;
+    assert_eq!(small, thumb, "the thumb stands in");
+    let api = app.api(&format!("/photos/{id}/small"));
+    assert_eq!(fetch(&app.client, &api, Some(&app.read_token)).await.2, thumb);
+
+    let page = app.client.get(&tracking_url).send().await.expect("page").text().await.expect("html");
+    let srcset = format!("srcset=\"{base}/thumb 400w\"").replace('/', "&#x2f;");
+    assert!(page.contains(&srcset), "only the files it has, with their true widths");
+    assert!(!page.contains("small 224w"));
 }

@@ -2,8 +2,8 @@ use chrono::TimeZone as _;
 use serde_json::json;
 
 use super::*;
-use crate::domain::model::ExternalIds;
-use crate::domain::order::{OrderRef, Source};
+use crate::domain::model::{Event, ExternalIds};
+use crate::domain::order::{CustomerNeed, OrderRef, Source};
 use crate::domain::transition::OrderState;
 use crate::domain::workflow::load_presets;
 
@@ -122,6 +122,43 @@ fn setting_priority_to_hold_is_a_hold_event_and_the_other_edits_follow() {
     assert_eq!(plan.order.state.priority, Priority::Hold);
     assert_eq!(plan.order.state.resume_priority, Some(Priority::Standard));
     assert!(plan.jobs.iter().any(|j| j.kind == jobs::NOTIFY_CUSTOMER && j.event == 0), "stone notifies on hold");
+}
+
+#[test]
+fn a_hold_that_waits_on_the_customer_records_what_it_needs_and_reads_back() {
+    let needs = CustomerNeed::parse("your ring size").expect("need");
+    let hold = |needs| Change::Act {
+        action: Action::Hold { needs },
+        expected_stage: None,
+        note: Some("We cannot size the band yet.".to_owned()),
+        internal_note: None,
+        photo_ids: vec![],
+    };
+    let planned = plan(&stone(), &order("fabrication"), &hold(Some(needs)), &actor(), at(9)).expect("allowed");
+    let [event] = planned.events.as_slice() else { panic!("one event") };
+    assert_eq!(event.kind, EventKind::Held);
+    assert_eq!(event.data, json!({ "priority": "hold", "waits_on": "customer", "needs": "your ring size" }));
+    assert_eq!(planned.order.state.priority, Priority::Hold);
+    let recorded = |e: &NewEvent| Event {
+        id: 1,
+        order_id: 7,
+        kind: e.kind,
+        from_stage: e.from_stage.clone(),
+        to_stage: e.to_stage.clone(),
+        actor: e.actor.clone(),
+        source: e.source,
+        note: e.note.clone(),
+        internal_note: None,
+        visibility: e.visibility,
+        photo_ids: vec![],
+        data: e.data.clone(),
+        created_at: at(9),
+    };
+    assert_eq!(recorded(event).customer_need(), Some("your ring size"));
+
+    let plain = plan(&stone(), &order("fabrication"), &hold(None), &actor(), at(9)).expect("allowed");
+    assert_eq!(plain.events[0].data, json!({ "priority": "hold" }), "a hold on the shop's side says nothing more");
+    assert_eq!(recorded(&plain.events[0]).customer_need(), None);
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn reaching_the_final_stage_completes_the_order_and_nothing_moves_after() {
     let wf = preset("print");
     let d = decide(&wf, &open_at("finishing"), &move_to("ready"), None).expect("allowed");
     assert_eq!(d.state.status, Status::Completed);
-    for action in [move_to("printing"), Action::Hold, Action::Cancel] {
+    for action in [move_to("printing"), Action::Hold { needs: None }, Action::Cancel] {
         assert!(decide(&wf, &d.state, &action, None).is_err());
     }
     assert!(allowed_actions(&wf, &d.state).is_empty());
@@ -70,7 +70,7 @@ fn hold_blocks_moves_until_resume_restores_the_priority() {
     let wf = preset("print");
     let mut state = open_at("queued");
     state.priority = Priority::Rush;
-    let held = decide(&wf, &state, &Action::Hold, None).expect("hold");
+    let held = decide(&wf, &state, &Action::Hold { needs: None }, None).expect("hold");
     assert_eq!(held.kind, EventKind::Held);
     assert_eq!(held.state.priority, Priority::Hold);
     assert!(!held.notify_customer, "print does not notify on hold");
@@ -81,13 +81,22 @@ fn hold_blocks_moves_until_resume_restores_the_priority() {
     assert!(reason.contains("on hold"));
     let kinds: Vec<_> = allowed.iter().map(|a| a.action).collect();
     assert_eq!(kinds, [ActionKind::Resume, ActionKind::Cancel]);
-    assert!(decide(&wf, &held.state, &Action::Hold, None).is_err());
+    assert!(decide(&wf, &held.state, &Action::Hold { needs: None }, None).is_err());
 
     let resumed = decide(&wf, &held.state, &Action::Resume { priority: None }, None).expect("resume");
     assert_eq!(resumed.state.priority, Priority::Rush);
     assert_eq!(resumed.state.resume_priority, None);
     assert!(decide(&wf, &resumed.state, &move_to("printing"), None).is_ok());
     assert!(decide(&wf, &resumed.state, &Action::Resume { priority: None }, None).is_err());
+}
+
+#[test]
+fn a_hold_that_waits_on_the_customer_tells_them_even_where_holds_are_quiet() {
+    let wf = preset("print");
+    let needs = crate::domain::order::CustomerNeed::parse("the high-resolution logo").expect("need");
+    let held = decide(&wf, &open_at("queued"), &Action::Hold { needs: Some(needs) }, None).expect("hold");
+    assert_eq!((held.kind, held.state.priority), (EventKind::Held, Priority::Hold));
+    assert!(held.notify_customer && held.customer_visible, "they have something to do");
 }
 
 #[test]
@@ -110,7 +119,7 @@ fn moving_into_a_hidden_stage_is_internal_and_silent() {
 
 #[test]
 fn priority_changes_into_and_out_of_hold_are_actions() {
-    assert_eq!(priority_action(Priority::Rush, Priority::Hold), Some(Action::Hold));
+    assert_eq!(priority_action(Priority::Rush, Priority::Hold), Some(Action::Hold { needs: None }));
     assert_eq!(
         priority_action(Priority::Hold, Priority::Standard),
         Some(Action::Resume { priority: Some(Priority::Standard) })
@@ -143,7 +152,7 @@ fn an_order_awaiting_payment_can_only_be_cancelled() {
     };
     assert!(reason.contains("awaiting payment"), "{reason}");
     assert_eq!(allowed.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["cancel"]);
-    assert!(decide(&wf, &waiting, &Action::Hold, None).is_err());
+    assert!(decide(&wf, &waiting, &Action::Hold { needs: None }, None).is_err());
     let cancelled = decide(&wf, &waiting, &Action::Cancel, None).expect("cancel allowed");
     assert_eq!(cancelled.state.status, Status::Cancelled);
 }

@@ -14,6 +14,26 @@ fn photo_bytes() -> Bytes {
     Bytes::from_static(b"\xFF\xD8\xFF\xE0 pretend this is a JPEG \xFF\xD9")
 }
 
+/// Settings for `bucket` on the test server.
+fn s3_config(server: &moto::MotoServer, bucket: &str) -> S3Config {
+    S3Config {
+        bucket: bucket.to_owned(),
+        endpoint: Some(server.endpoint()),
+        region: "us-east-1".to_owned(),
+        access_key_id: "kiln-test".to_owned(),
+        secret_access_key: SecretString::from("not-a-real-secret"),
+        allow_http: true,
+    }
+}
+
+/// Creates `bucket` on the test server and returns its settings.
+async fn new_bucket(server: &moto::MotoServer, bucket: &str) -> S3Config {
+    // object_store does not create buckets; moto accepts an unsigned CreateBucket.
+    let created = reqwest::Client::new().put(format!("{}/{bucket}", server.endpoint())).send().await.expect("create");
+    assert!(created.status().is_success(), "create bucket: {}", created.status());
+    s3_config(server, bucket)
+}
+
 #[tokio::test]
 async fn the_disk_store_round_trips_a_photo_and_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -60,18 +80,7 @@ fn keys_that_could_leave_the_store_are_refused() {
 async fn the_s3_store_round_trips_a_photo_on_a_real_s3_server() {
     let Some(server) = moto::MotoServer::start() else { return };
     let bucket = "kiln-photos";
-    // object_store does not create buckets; moto accepts an unsigned CreateBucket.
-    let created = reqwest::Client::new().put(format!("{}/{bucket}", server.endpoint())).send().await.expect("create");
-    assert!(created.status().is_success(), "create bucket: {}", created.status());
-    let config = S3Config {
-        bucket: bucket.to_owned(),
-        endpoint: Some(server.endpoint()),
-        region: "us-east-1".to_owned(),
-        access_key_id: "kiln-test".to_owned(),
-        secret_access_key: SecretString::from("not-a-real-secret"),
-        allow_http: true,
-    };
-    let store = Store::s3(&config).expect("store");
+    let store = Store::s3(&new_bucket(&server, bucket).await).expect("store");
     assert!(!format!("{store:?}").contains("not-a-real-secret"));
     assert_eq!(store.to_string(), "bucket kiln-photos");
     let key = PhotoKey::random("image/jpeg");
@@ -95,17 +104,36 @@ async fn the_s3_store_round_trips_a_photo_on_a_real_s3_server() {
 }
 
 #[tokio::test]
+async fn the_s3_store_keeps_every_rendition_of_a_processed_photo() {
+    let Some(server) = moto::MotoServer::start() else { return };
+    let store = Store::s3(&new_bucket(&server, "kiln-renditions").await).expect("store");
+    let photo = image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]));
+    let mut upload = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut upload, 90)
+        .encode_image(&photo)
+        .expect("encode the upload");
+    let processed = crate::media::process(&upload, &crate::media::Limits::default()).expect("processed");
+
+    let mut stored = Vec::new();
+    for rendition in [&processed.web, &processed.thumb, &processed.small] {
+        let key = PhotoKey::random(rendition.content_type);
+        store.put(&key, Bytes::from(rendition.bytes.clone()), rendition.content_type).await.expect("put");
+        stored.push((key, rendition));
+    }
+
+    for (key, rendition) in &stored {
+        let read = store.get(key).await.expect("get").expect("stored");
+        assert_eq!(read.as_ref(), rendition.bytes.as_slice(), "{}x{}", rendition.width, rendition.height);
+    }
+    let (small, thumb) = (&stored[2], &stored[1]);
+    assert_eq!(small.1.width, crate::media::SMALL_MAX_SIDE);
+    assert!(small.1.bytes.len() < thumb.1.bytes.len(), "the small rendition is the lighter download");
+}
+
+#[tokio::test]
 async fn a_missing_bucket_is_an_error_that_names_it() {
     let Some(server) = moto::MotoServer::start() else { return };
-    let config = S3Config {
-        bucket: "no-such-bucket".to_owned(),
-        endpoint: Some(server.endpoint()),
-        region: "us-east-1".to_owned(),
-        access_key_id: "kiln-test".to_owned(),
-        secret_access_key: SecretString::from("not-a-real-secret"),
-        allow_http: true,
-    };
-    let store = Store::s3(&config).expect("store");
+    let store = Store::s3(&s3_config(&server, "no-such-bucket")).expect("store");
 
     let err = store.put(&PhotoKey::random("image/jpeg"), photo_bytes(), "image/jpeg").await.expect_err("no bucket");
 

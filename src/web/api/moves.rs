@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::orders::{EventOut, OrderOut, order_out};
 use crate::domain::change::Change;
-use crate::domain::order::Priority;
+use crate::domain::order::{CustomerNeed, Priority};
 use crate::domain::transition::{Action, ActionKind, Refusal};
 use crate::service::{Service, ServiceError};
 use crate::web::AppState;
@@ -51,6 +51,11 @@ pub struct MoveIn {
     pub internal_note: Option<String>,
     /// For `resume`: the priority to resume at (default: the one before the hold).
     pub priority: Option<String>,
+    /// For `hold`: what the hold waits for from the customer, e.g. "your ring size". The hold
+    /// then waits on them: their page and messages say "We need: …", the estimate depends on
+    /// them, and the time does not count as the shop's delay. One line; blank means none.
+    #[schema(max_length = 160, example = "your ring size")]
+    pub needs: Option<String>,
 }
 
 /// The order after a move, and the events it appended.
@@ -80,6 +85,9 @@ pub struct BulkMoveItem {
     pub internal_note: Option<String>,
     /// For `resume`: the priority to resume at.
     pub priority: Option<String>,
+    /// For `hold`: what the hold waits for from the customer (see the single move).
+    #[schema(max_length = 160)]
+    pub needs: Option<String>,
 }
 
 /// Several moves; each is applied (or refused) on its own.
@@ -136,6 +144,11 @@ impl MoveIn {
         if self.priority.is_some() && kind != Some(ActionKind::Resume) {
             check.fail("priority", "only `resume` takes a priority");
         }
+        let needs = self.needs.as_deref().filter(|n| !n.trim().is_empty());
+        let needs = needs.and_then(|n| check.parse("needs", CustomerNeed::parse(n)));
+        if needs.is_some() && kind != Some(ActionKind::Hold) {
+            check.fail("needs", "only `hold` waits on the customer");
+        }
         let action = match kind {
             Some(ActionKind::Move) => match self.to.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
                 Some(to) => Some(Action::Move { to: to.to_owned() }),
@@ -149,7 +162,7 @@ impl MoveIn {
                     check.fail("to", format!("`{other}` does not take a target stage"));
                 }
                 Some(match other {
-                    ActionKind::Hold => Action::Hold,
+                    ActionKind::Hold => Action::Hold { needs },
                     ActionKind::Resume => Action::Resume { priority },
                     _ => Action::Cancel,
                 })
@@ -222,6 +235,7 @@ async fn move_order(
             note: form.take("note")?,
             internal_note: form.take("internal_note")?,
             priority: form.take("priority")?,
+            needs: form.take("needs")?,
         };
         let (visibility, caption) = photo_options(&mut form, "photo_visibility", "photo_caption")?;
         form.finish()?;
@@ -264,6 +278,9 @@ pub struct MoveForm {
     internal_note: Option<String>,
     /// For `resume`: the priority to resume at.
     priority: Option<String>,
+    /// For `hold`: what the hold waits for from the customer.
+    #[schema(max_length = 160)]
+    needs: Option<String>,
     /// `customer` (default) or `internal`.
     photo_visibility: Option<String>,
     /// Caption (and alt text) for the photos.
@@ -314,6 +331,7 @@ async fn bulk_move(
             note: item.note,
             internal_note: item.internal_note,
             priority: item.priority,
+            needs: item.needs,
         };
         let outcome = match single.parse() {
             Ok(change) => service.change(&reference, &change, &actor).await.map_err(|e| refused(&service, &change, e)),

@@ -59,8 +59,10 @@ pub struct PhotoOut {
     pub height: u32,
     /// The web copy, for API clients.
     pub url: String,
-    /// The thumbnail, for API clients.
+    /// The thumbnail (up to 400 px), for API clients.
     pub thumb_url: String,
+    /// The small thumbnail (up to 224 px; the thumbnail for photos stored before it existed).
+    pub small_url: String,
     /// Who uploaded it.
     pub uploaded_by: String,
     /// When (RFC 3339).
@@ -78,6 +80,7 @@ impl From<&Photo> for PhotoOut {
             height: p.web_size.1,
             url: format!("/api/v1/photos/{}/web", p.id),
             thumb_url: format!("/api/v1/photos/{}/thumb", p.id),
+            small_url: format!("/api/v1/photos/{}/small", p.id),
             uploaded_by: p.uploaded_by.clone(),
             created_at: p.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }
@@ -178,7 +181,7 @@ async fn list_photos(
     get, path = "/photos/{id}/{size}", tag = "photos",
     params(
         ("id" = i64, Path, description = "Photo id"),
-        ("size" = String, Path, description = "`web` or `thumb`"),
+        ("size" = String, Path, description = "`web` (up to 1600 px), `thumb` (400 px) or `small` (224 px)"),
     ),
     responses(
         (status = 200, description = "The JPEG", content_type = "image/jpeg"),

@@ -12,12 +12,13 @@ use super::orders::{action_value, lateness, parse_action};
 use super::{FormFields, Operator, Reader, Session, back_to};
 use crate::domain::change::{Change, Edits};
 use crate::domain::model::Order;
-use crate::domain::order::{Priority, Visibility};
-use crate::domain::transition::{Refusal, allowed_actions};
+use crate::domain::order::{CustomerNeed, Priority, Visibility};
+use crate::domain::transition::{Action, Refusal, allowed_actions};
 use crate::i18n::Bundle;
 use crate::service::{PhotoSize, ServiceError};
 use crate::store::orders::LateCutoffs;
 use crate::store::{events, orders, photos};
+use crate::view::thumb_srcset;
 use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::multipart;
@@ -42,12 +43,22 @@ struct Entry {
     note: Option<String>,
     internal_note: Option<String>,
     internal: bool,
-    photos: Vec<i64>,
+    /// What a hold waits for from the customer.
+    needs: Option<String>,
+    photos: Vec<Thumb>,
+}
+
+/// A thumbnail on the timeline, with its smaller rendition for sharp small slots.
+#[derive(Debug, Serialize)]
+struct Thumb {
+    id: i64,
+    srcset: String,
 }
 
 #[derive(Debug, Serialize)]
 struct PhotoLine {
     id: i64,
+    srcset: String,
     caption: String,
     internal: bool,
     width: u32,
@@ -150,6 +161,7 @@ async fn render(
                 .collect()
         })
         .unwrap_or_default();
+    let photo_base = format!("/orders/{}/photos/", encode(order.reference.as_str()));
     let timeline: Vec<Entry> = all_events
         .iter()
         .rev()
@@ -163,13 +175,26 @@ async fn render(
             note: e.note.clone(),
             internal_note: e.internal_note.clone(),
             internal: e.visibility == Visibility::Internal,
-            photos: e.photo_ids.clone(),
+            needs: e.customer_need().map(str::to_owned),
+            photos: e
+                .photo_ids
+                .iter()
+                .map(|id| Thumb {
+                    id: *id,
+                    srcset: order_photos
+                        .iter()
+                        .find(|p| p.id == *id)
+                        .map(|p| thumb_srcset(&photo_base, p))
+                        .unwrap_or_default(),
+                })
+                .collect(),
         })
         .collect();
     let photo_lines: Vec<PhotoLine> = order_photos
         .iter()
         .map(|p| PhotoLine {
             id: p.id,
+            srcset: thumb_srcset(&photo_base, p),
             caption: p.caption.clone().unwrap_or_default(),
             internal: p.visibility == Visibility::Internal,
             width: p.thumb_size.0,
@@ -232,6 +257,8 @@ async fn render(
                 description => i.description.clone(), variant => i.variant.clone(), quantity => i.quantity, material => i.material.clone(),
             }).collect::<Vec<_>>(),
             stops => Value::from(minijinja::value::Serde(&stops)),
+            can_hold => actions.iter().any(|a| a.2 == "hold"),
+            max_needs => CustomerNeed::MAX_CHARS,
             actions,
             timeline => Value::from(minijinja::value::Serde(&timeline)),
             photos => Value::from(minijinja::value::Serde(&photo_lines)),
@@ -250,6 +277,8 @@ struct ActForm {
     expected_stage: Option<String>,
     note: Option<String>,
     internal_note: Option<String>,
+    /// What a hold waits for from the customer.
+    needs: Option<String>,
     back: Option<String>,
 }
 
@@ -277,10 +306,21 @@ pub async fn act(
             .map(|(_, v)| v.into_owned());
     }
     let back = form.back.clone();
-    let Some(action) = form.op.as_deref().and_then(parse_action) else {
+    let Some(mut action) = form.op.as_deref().and_then(parse_action) else {
         let e = ApiError::invalid("op", bundle.t("ops.bulk_no_action"));
         return problem_page(&state, &bundle, &session, &e, &page);
     };
+    // The one form offers every step; what it needs from the customer only makes sense on a hold.
+    if let Some(raw) = form.needs.as_deref().filter(|n| !n.trim().is_empty()) {
+        let Action::Hold { needs } = &mut action else {
+            let e = ApiError::invalid("needs", bundle.t("ops.needs_only_hold"));
+            return problem_page(&state, &bundle, &session, &e, &page);
+        };
+        match CustomerNeed::parse(raw) {
+            Ok(parsed) => *needs = Some(parsed),
+            Err(e) => return problem_page(&state, &bundle, &session, &ApiError::invalid("needs", e), &page),
+        }
+    }
     for (field, text) in [("note", &form.note), ("internal_note", &form.internal_note)] {
         if text.as_ref().is_some_and(|t| t.chars().count() > MAX_NOTE) {
             let e = ApiError::invalid(field, bundle.t("ops.note_too_long"));
@@ -354,6 +394,7 @@ async fn read_act(state: &AppState, req: Request) -> Result<(ActForm, Vec<crate:
         out.expected_stage = form.take("expected_stage")?;
         out.note = form.take("note")?;
         out.internal_note = form.take("internal_note")?;
+        out.needs = form.take("needs")?;
         out.back = form.take("back")?;
         // A file input nobody used still sends an empty part.
         let files: Vec<_> = std::mem::take(&mut form.files).into_iter().filter(|f| !f.bytes.is_empty()).collect();
@@ -369,6 +410,7 @@ async fn read_act(state: &AppState, req: Request) -> Result<(ActForm, Vec<crate:
             "expected_stage" => out.expected_stage = v,
             "note" => out.note = v,
             "internal_note" => out.internal_note = v,
+            "needs" => out.needs = v,
             "back" => out.back = v,
             _ => {}
         }

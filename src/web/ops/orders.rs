@@ -142,7 +142,7 @@ pub fn action_value(kind: &str, to: Option<&str>) -> String {
 /// Reads a form's action value back.
 pub fn parse_action(raw: &str) -> Option<Action> {
     match raw {
-        "hold" => Some(Action::Hold),
+        "hold" => Some(Action::Hold { needs: None }),
         "resume" => Some(Action::Resume { priority: None }),
         "cancel" => Some(Action::Cancel),
         _ => raw
