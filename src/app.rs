@@ -144,6 +144,7 @@ impl App {
             .worker
             .enabled
             .then(|| tokio::spawn(self.service.clone().remind_periodically(shutdown.clone())));
+        let statistics = tokio::spawn(keep_statistics(self.service.db().clone(), shutdown.clone()));
         // Deliveries recorded before a crash are applied now: the inbox is the record.
         let applier =
             self.service.config().intake.apply.then(|| tokio::spawn(self.applier.clone().run(shutdown.clone())));
@@ -160,10 +161,27 @@ impl App {
         if let Some(reminders) = reminders {
             let _ = reminders.await;
         }
+        let _ = statistics.await;
         self.service.db().close().await;
         if let Err(e) = served {
             bail!("server failed: {e}");
         }
         Ok(())
+    }
+}
+
+/// How often the planner's statistics are refreshed (a no-op when nothing changed much).
+const STATISTICS_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Keeps the query planner's statistics fresh: at start, then every [`STATISTICS_EVERY`].
+async fn keep_statistics(db: Db, stop: CancellationToken) {
+    loop {
+        if let Err(e) = db.optimize().await {
+            tracing::warn!(error = %e, "cannot refresh the database's statistics");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(STATISTICS_EVERY) => {}
+        }
     }
 }

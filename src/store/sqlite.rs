@@ -64,6 +64,13 @@ impl Sqlite {
         MIGRATIONS.run(&self.writer).await
     }
 
+    pub(super) async fn optimize(&self) -> Result<(), sqlx::Error> {
+        // 0x10002: look at every table, not only those this connection has used (SQLite's
+        // advice for a long-lived connection). Since 3.46 optimize bounds its own sample.
+        sqlx::raw_sql("PRAGMA optimize = 0x10002").execute(&self.writer).await?;
+        Ok(())
+    }
+
     pub(super) async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
