@@ -1,7 +1,8 @@
 //! The shop's dashboard in real headless Chromium: signing in through the form, a move with a
 //! note and a photo that the customer's page then shows, a bulk move from the board, moving a
 //! card by its button and by dragging it, the board following another session's move live,
-//! and screenshots plus axe-core checks of every page at desktop and phone widths.
+//! screenshots plus axe-core checks of every page at desktop and phone widths, and no page
+//! wider than a phone.
 
 use std::time::Duration;
 
@@ -393,6 +394,42 @@ async fn a_card_dropped_after_another_session_moved_it_shows_what_happened_in_ch
     c.clone().close().await.expect("browser closes");
 }
 
+#[tokio::test]
+async fn no_dashboard_page_is_wider_than_a_phone_in_chromium() {
+    let Some(browser) = Chromium::start(390, 900).await else { return };
+    let app = spawn_app().await;
+    let (reference, floor) = seed_dashboard(&app).await;
+    let c = &browser.client;
+    c.set_window_size(390, 900).await.expect("window resized");
+    let pages = [
+        ("login", format!("{}/login", app.base)),
+        ("list", format!("{}/", app.base)),
+        ("board", format!("{}/board/jobshop", app.base)),
+        ("detail", format!("{}/orders/{reference}", app.base)),
+        ("settings", format!("{}/settings", app.base)),
+        ("floor", floor),
+    ];
+    // What sticks out past the right edge, named, for the failure message.
+    let measure = "const w = innerWidth, out = [...document.body.querySelectorAll('*')]
+                     .filter(e => e.getBoundingClientRect().right > w + 0.5 && !e.closest('.tablewrap, .board'))
+                     .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''));
+                   return [w, document.documentElement.scrollWidth, out]";
+    let mut wide = Vec::new();
+    for (name, url) in &pages {
+        if *name == "list" {
+            sign_in_with_form(&browser, &app, "own@shop.example").await;
+        }
+        c.goto(url).await.expect("page loads");
+        let found = browser.js(measure).await;
+        assert_eq!(found[0], json!(390), "the viewport is a phone's");
+        if found[1].as_u64().is_none_or(|w| w > 390) {
+            wide.push(format!("{name}: {found}"));
+        }
+    }
+    assert!(wide.is_empty(), "pages wider than 390 px:\n{}", wide.join("\n"));
+    c.clone().close().await.expect("browser closes");
+}
+
 /// Fits the window to the page's height (up to a limit) and saves a screenshot.
 async fn screenshot(browser: &Chromium, name: &str, width: u32) {
     let height = browser.js("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(900);
@@ -403,19 +440,20 @@ async fn screenshot(browser: &Chromium, name: &str, width: u32) {
     std::fs::write(screenshot_dir().join(format!("ops-{name}-{width}.png")), &png).expect("screenshot written");
 }
 
-#[tokio::test]
-async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium() {
-    let Some(browser) = Chromium::start(1280, 900).await else { return };
-    let app = spawn_app().await;
-    let rush = order_for(&app, "Mariana Quintero").await;
+/// A shop with something on every page: orders in two stages, one of them rush with a due
+/// date, an owner `own@shop.example`, a second user with a long address and a floor display.
+/// Returns the rush order's reference and the display's link.
+async fn seed_dashboard(app: &TestApp) -> (String, String) {
+    let rush = order_for(app, "Mariana Quintero").await;
     let reference = reference_of(&rush);
     for name in ["Otto Brandt", "Ada Lind", "Bo Sjöberg"] {
-        order_for(&app, name).await;
+        order_for(app, name).await;
     }
-    let moved = reference_of(&order_for(&app, "Cy Moreau").await);
+    let moved = reference_of(&order_for(app, "Cy Moreau").await);
     assert_eq!(app.move_to(&moved, "released").await.status(), StatusCode::OK);
-    add_user(&app, "own@shop.example", Role::Owner).await;
-    let owner = sign_in(&app, "own@shop.example").await;
+    add_user(app, "own@shop.example", Role::Owner).await;
+    add_user(app, "bartholomew.featherstonehaugh@workshop-and-foundry.example", Role::Viewer).await;
+    let owner = sign_in(app, "own@shop.example").await;
     let edit = [("priority", "rush"), ("due_date", "2027-03-01")];
     assert_eq!(owner.post(&format!("/orders/{reference}/edit"), &edit).await.status(), StatusCode::SEE_OTHER);
     let res = owner.post("/settings/displays", &[("name", "Workshop TV"), ("workflow", "jobshop")]).await;
@@ -423,6 +461,14 @@ async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium(
     let html = res.text().await.expect("html").replace("&#x2f;", "/");
     let start = html.find(&format!("{}/floor/", app.base)).expect("the new link is shown");
     let floor: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    (reference, floor)
+}
+
+#[tokio::test]
+async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium() {
+    let Some(browser) = Chromium::start(1280, 900).await else { return };
+    let app = spawn_app().await;
+    let (reference, floor) = seed_dashboard(&app).await;
     let c = &browser.client;
 
     let mut problems = Vec::new();
