@@ -1,7 +1,8 @@
 //! The shop's dashboard in real headless Chromium: signing in through the form, a move with a
-//! note and a photo that the customer's page then shows, a bulk move from the board, the board
-//! following another session's move live, and screenshots plus axe-core checks of every page
-//! at desktop and phone widths.
+//! note and a photo that the customer's page then shows, a bulk move from the board, moving a
+//! card by its button and by dragging it, the board following another session's move live,
+//! screenshots plus axe-core checks of every page at desktop and phone widths, and no page
+//! wider than a phone.
 
 use std::time::Duration;
 
@@ -55,6 +56,19 @@ async fn sign_in_with_form(browser: &Chromium, app: &TestApp, email: &str) {
         .await
         .expect("click");
     browser.wait_for_path("/").await;
+}
+
+/// Signs `email` in through the form and opens the job-shop board, its live stream open.
+async fn open_board(browser: &Chromium, app: &TestApp, email: &str) {
+    sign_in_with_form(browser, app, email).await;
+    browser.client.goto(&format!("{}/board/jobshop", app.base)).await.expect("board");
+    browser
+        .wait_for(
+            "return document.body.hasAttribute('data-live-open')",
+            Duration::from_secs(5),
+            "the live stream opened",
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -142,8 +156,7 @@ async fn a_bulk_move_from_the_board_in_chromium() {
     add_user(&app, "ann@shop.example", Role::Operator).await;
     let c = &browser.client;
 
-    sign_in_with_form(&browser, &app, "ann@shop.example").await;
-    c.goto(&format!("{}/board/jobshop", app.base)).await.expect("board");
+    open_board(&browser, &app, "ann@shop.example").await;
     for reference in [&first, &second] {
         c.find(Locator::Css(&format!("li.ticket[data-ref='{reference}'] input[name=ref]")))
             .await
@@ -188,8 +201,7 @@ async fn the_board_follows_another_sessions_move_in_chromium() {
     add_user(&app, "vic@shop.example", Role::Operator).await;
     let c = &browser.client;
 
-    sign_in_with_form(&browser, &app, "ann@shop.example").await;
-    c.goto(&format!("{}/board/jobshop", app.base)).await.expect("board");
+    open_board(&browser, &app, "ann@shop.example").await;
     c.find(Locator::Css(&format!("li.ticket[data-ref='{kept}'] input[name=ref]")))
         .await
         .expect("a card's checkbox")
@@ -197,13 +209,6 @@ async fn the_board_follows_another_sessions_move_in_chromium() {
         .await
         .expect("ticked");
     browser.js("window.kilnMarker = 'no reload'; return true").await;
-    browser
-        .wait_for(
-            "return document.body.hasAttribute('data-live-open')",
-            Duration::from_secs(5),
-            "the live stream opened",
-        )
-        .await;
 
     // Another person, signed in with their own session, moves the card from its detail page.
     let vic = sign_in(&app, "vic@shop.example").await;
@@ -231,6 +236,200 @@ async fn the_board_follows_another_sessions_move_in_chromium() {
     c.clone().close().await.expect("browser closes");
 }
 
+/// Picks up the card of `reference` and holds it over the column of `stage`, with HTML5 drag
+/// events made in the page (WebDriver's pointer actions do not start an HTML5 drag in
+/// Chromium): `dragstart` on the card, `dragover` on the column's heading. Returns how each
+/// column is marked (`stage:ok`, `stage:no`) and whether `stage` lights up as the place to drop.
+async fn hold(browser: &Chromium, reference: &str, stage: &str) -> Value {
+    drag_events(browser, reference, stage, "fire(card, 'dragstart'); fire(col.querySelector('h2'), 'dragover');").await
+}
+
+/// Drops the card of `reference`, held by [`hold`], on the column of `stage`: `dragover`,
+/// `drop` and `dragend`. The drop is fired even where the page refused it, which a browser
+/// would not do, so that a refused column is shown to do nothing on its own.
+async fn drop_on(browser: &Chromium, reference: &str, stage: &str) {
+    let events =
+        "fire(col.querySelector('h2'), 'dragover'); fire(col.querySelector('h2'), 'drop'); fire(card, 'dragend');";
+    drag_events(browser, reference, stage, events).await;
+}
+
+async fn drag_events(browser: &Chromium, reference: &str, stage: &str, events: &str) -> Value {
+    let script = format!(
+        "const card = document.querySelector('li.ticket[data-ref=\"' + {reference} + '\"]');
+         const col = document.querySelector('.column[data-stage=\"' + {stage} + '\"]');
+         const dt = new DataTransfer();
+         const fire = (el, type) => el.dispatchEvent(new DragEvent(type, {{ bubbles: true, cancelable: true, dataTransfer: dt }}));
+         {events}
+         return [[...document.querySelectorAll('.column[data-stage]')].map(c => c.dataset.stage + ':'
+           + (c.classList.contains('drop-ok') ? 'ok' : c.classList.contains('drop-no') ? 'no' : '-')),
+           col.classList.contains('drop-over')];",
+        reference = json!(reference),
+        stage = json!(stage),
+    );
+    browser.js(&script).await
+}
+
+/// The stage column that shows the card of `reference` on the open board page.
+async fn column_in_page(browser: &Chromium, reference: &str) -> Value {
+    let script = format!(
+        "const card = document.querySelector('li.ticket[data-ref=\"' + {} + '\"]');
+         return card ? card.closest('.column').dataset.stage : null",
+        json!(reference)
+    );
+    browser.js(&script).await
+}
+
+#[tokio::test]
+async fn a_card_dragged_onto_a_column_its_buttons_allow_moves_there_in_chromium() {
+    let Some(browser) = Chromium::start(1280, 900).await else { return };
+    let app = spawn_app().await;
+    let dragged = reference_of(&order_for(&app, "Ada Lind").await);
+    let clicked = reference_of(&order_for(&app, "Bo Sjöberg").await);
+    add_user(&app, "ann@shop.example", Role::Operator).await;
+    let c = &browser.client;
+    open_board(&browser, &app, "ann@shop.example").await;
+    let draggable = browser
+        .js("return [...document.querySelectorAll('li.ticket')].every(t => t.draggable && t.querySelector('a').draggable === false)")
+        .await;
+    assert_eq!(draggable, json!(true), "the script makes the cards with moves draggable");
+    browser.js("window.kilnMarker = 'no reload'; return true").await;
+
+    // A drop on a column the card has no button for: nothing happens.
+    let held = hold(&browser, &dragged, "in_progress").await;
+    let marks = json!(["order_received:no", "released:ok", "in_progress:no", "complete:no", "shipped:no"]);
+    assert_eq!(held, json!([marks, false]), "only the column its button goes to takes the card");
+    drop_on(&browser, &dragged, "in_progress").await;
+    let left = browser.js("return document.querySelectorAll('.drop-ok, .drop-no, .drop-over, .dragging').length").await;
+    assert_eq!(left, json!(0), "the marks go when the drag ends");
+    assert_eq!(browser.js("return window.kilnMarker").await, json!("no reload"), "no form was sent");
+    assert_eq!(stage_of(&app, &dragged).await, "order_received");
+    assert_eq!(column_in_page(&browser, &dragged).await, json!("order_received"));
+
+    // A drop on the column its button goes to sends that button's move.
+    let held = hold(&browser, &dragged, "released").await;
+    assert_eq!(held[1], json!(true), "the column lights up under the card");
+    screenshot(&browser, "board-dragging", 1280).await;
+    drop_on(&browser, &dragged, "released").await;
+    browser
+        .wait_for(
+            "return window.kilnMarker === undefined && document.readyState === 'complete'",
+            Duration::from_secs(10),
+            "the board came back after the drop",
+        )
+        .await;
+    browser.wait_for_path("/board/jobshop").await;
+    assert_eq!(stage_of(&app, &dragged).await, "released");
+    assert_eq!(column_in_page(&browser, &dragged).await, json!("released"));
+    let moves: Vec<Value> = app.events(&dragged).await.into_iter().filter(|e| e["kind"] == "moved").collect();
+    assert_eq!(moves.len(), 1, "one move: {moves:?}");
+    browser
+        .wait_for(
+            &format!(
+                "return document.getElementById('board-status').textContent === {}",
+                json!(format!("{dragged} → Released to the floor"))
+            ),
+            Duration::from_secs(3),
+            "the move is announced",
+        )
+        .await;
+
+    // The button does the same without the script's help, in spite of the bulk bar's
+    // required action.
+    c.find(Locator::Css(&format!("li.ticket[data-ref='{clicked}'] button[value='move:released']")))
+        .await
+        .expect("the card's move button")
+        .click()
+        .await
+        .expect("click");
+    browser.wait_for("return document.readyState === 'complete'", Duration::from_secs(10), "the board came back").await;
+    assert_eq!(stage_of(&app, &clicked).await, "released");
+    assert_eq!(column_in_page(&browser, &clicked).await, json!("released"));
+    c.clone().close().await.expect("browser closes");
+}
+
+#[tokio::test]
+async fn a_card_dropped_after_another_session_moved_it_shows_what_happened_in_chromium() {
+    let Some(browser) = Chromium::start(1280, 900).await else { return };
+    let app = spawn_app().await;
+    let reference = reference_of(&order_for(&app, "Ada Lind").await);
+    add_user(&app, "ann@shop.example", Role::Operator).await;
+    add_user(&app, "vic@shop.example", Role::Operator).await;
+    let c = &browser.client;
+    open_board(&browser, &app, "ann@shop.example").await;
+
+    // Ann picks the card up; meanwhile Vic moves it. The board keeps still under the drag.
+    // A second stream in the page tells when the news of the move has come.
+    browser
+        .js("window.kilnHeard = false;
+             const news = new EventSource('/ops/events');
+             news.onopen = () => { window.kilnListening = true; };
+             news.addEventListener('changed', () => { window.kilnHeard = true; });
+             return true")
+        .await;
+    browser.wait_for("return window.kilnListening === true", Duration::from_secs(5), "the second stream opened").await;
+    assert_eq!(hold(&browser, &reference, "released").await[1], json!(true));
+    let vic = sign_in(&app, "vic@shop.example").await;
+    let res = vic
+        .post(&format!("/orders/{reference}/act"), &[("op", "move:released"), ("expected_stage", "order_received")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    browser.wait_for("return window.kilnHeard", Duration::from_secs(5), "the page heard of the move").await;
+    // Nothing to wait for but time: the swap that must not come would take a fetch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(column_in_page(&browser, &reference).await, json!("order_received"), "no swap during a drag");
+
+    drop_on(&browser, &reference, "released").await;
+    browser
+        .wait_for(
+            "return document.readyState === 'complete' && location.pathname.endsWith('/act')",
+            Duration::from_secs(10),
+            "the stale move's page",
+        )
+        .await;
+    let text = browser.js("return document.querySelector('main').innerText").await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("The order changed meanwhile") && text.contains("vic@shop.example"), "{text}");
+    let moves = app.events(&reference).await.into_iter().filter(|e| e["kind"] == "moved").count();
+    assert_eq!(moves, 1, "only Vic's move");
+    c.clone().close().await.expect("browser closes");
+}
+
+#[tokio::test]
+async fn no_dashboard_page_is_wider_than_a_phone_in_chromium() {
+    let Some(browser) = Chromium::start(390, 900).await else { return };
+    let app = spawn_app().await;
+    let (reference, floor) = seed_dashboard(&app).await;
+    let c = &browser.client;
+    c.set_window_size(390, 900).await.expect("window resized");
+    let pages = [
+        ("login", format!("{}/login", app.base)),
+        ("list", format!("{}/", app.base)),
+        ("board", format!("{}/board/jobshop", app.base)),
+        ("detail", format!("{}/orders/{reference}", app.base)),
+        ("settings", format!("{}/settings", app.base)),
+        ("floor", floor),
+    ];
+    // What sticks out past the right edge, named, for the failure message.
+    let measure = "const w = innerWidth, out = [...document.body.querySelectorAll('*')]
+                     .filter(e => e.getBoundingClientRect().right > w + 0.5 && !e.closest('.tablewrap, .board'))
+                     .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''));
+                   return [w, document.documentElement.scrollWidth, out]";
+    let mut wide = Vec::new();
+    for (name, url) in &pages {
+        if *name == "list" {
+            sign_in_with_form(&browser, &app, "own@shop.example").await;
+        }
+        c.goto(url).await.expect("page loads");
+        let found = browser.js(measure).await;
+        assert_eq!(found[0], json!(390), "the viewport is a phone's");
+        if found[1].as_u64().is_none_or(|w| w > 390) {
+            wide.push(format!("{name}: {found}"));
+        }
+    }
+    assert!(wide.is_empty(), "pages wider than 390 px:\n{}", wide.join("\n"));
+    c.clone().close().await.expect("browser closes");
+}
+
 /// Fits the window to the page's height (up to a limit) and saves a screenshot.
 async fn screenshot(browser: &Chromium, name: &str, width: u32) {
     let height = browser.js("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(900);
@@ -241,19 +440,20 @@ async fn screenshot(browser: &Chromium, name: &str, width: u32) {
     std::fs::write(screenshot_dir().join(format!("ops-{name}-{width}.png")), &png).expect("screenshot written");
 }
 
-#[tokio::test]
-async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium() {
-    let Some(browser) = Chromium::start(1280, 900).await else { return };
-    let app = spawn_app().await;
-    let rush = order_for(&app, "Mariana Quintero").await;
+/// A shop with something on every page: orders in two stages, one of them rush with a due
+/// date, an owner `own@shop.example`, a second user with a long address and a floor display.
+/// Returns the rush order's reference and the display's link.
+async fn seed_dashboard(app: &TestApp) -> (String, String) {
+    let rush = order_for(app, "Mariana Quintero").await;
     let reference = reference_of(&rush);
     for name in ["Otto Brandt", "Ada Lind", "Bo Sjöberg"] {
-        order_for(&app, name).await;
+        order_for(app, name).await;
     }
-    let moved = reference_of(&order_for(&app, "Cy Moreau").await);
+    let moved = reference_of(&order_for(app, "Cy Moreau").await);
     assert_eq!(app.move_to(&moved, "released").await.status(), StatusCode::OK);
-    add_user(&app, "own@shop.example", Role::Owner).await;
-    let owner = sign_in(&app, "own@shop.example").await;
+    add_user(app, "own@shop.example", Role::Owner).await;
+    add_user(app, "bartholomew.featherstonehaugh@workshop-and-foundry.example", Role::Viewer).await;
+    let owner = sign_in(app, "own@shop.example").await;
     let edit = [("priority", "rush"), ("due_date", "2027-03-01")];
     assert_eq!(owner.post(&format!("/orders/{reference}/edit"), &edit).await.status(), StatusCode::SEE_OTHER);
     let res = owner.post("/settings/displays", &[("name", "Workshop TV"), ("workflow", "jobshop")]).await;
@@ -261,6 +461,14 @@ async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium(
     let html = res.text().await.expect("html").replace("&#x2f;", "/");
     let start = html.find(&format!("{}/floor/", app.base)).expect("the new link is shown");
     let floor: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    (reference, floor)
+}
+
+#[tokio::test]
+async fn every_dashboard_page_passes_axe_at_desktop_and_phone_width_in_chromium() {
+    let Some(browser) = Chromium::start(1280, 900).await else { return };
+    let app = spawn_app().await;
+    let (reference, floor) = seed_dashboard(&app).await;
     let c = &browser.client;
 
     let mut problems = Vec::new();
