@@ -6,6 +6,7 @@ mod accounts;
 mod approval;
 mod change;
 mod create;
+mod create_batch;
 mod error;
 mod intake;
 mod messages;

@@ -105,6 +105,15 @@ pub enum Tx {
 }
 
 impl Tx {
+    /// The placeholders of a multi-row `VALUES`: `rows` rows of `width` parameters each,
+    /// bound row after row, in the form this engine reads fastest.
+    pub(crate) fn values(&self, rows: usize, width: usize) -> String {
+        match self {
+            Tx::Sqlite(_) => sqlite::values(rows, width),
+            Tx::Postgres(_) => columns::rows(rows, width),
+        }
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {

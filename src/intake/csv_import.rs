@@ -1,7 +1,8 @@
 //! CSV import of orders (`kiln import orders FILE.csv`): one row per line item, rows of one
 //! order together and keyed by `external_id`. The file is streamed — memory does not grow
-//! with its size — and every order goes through the same creation path as the API. A second
-//! run of the same file changes nothing: an `external_id` already imported is skipped.
+//! with its size — and orders are created in batches of up to a hundred, one transaction
+//! each, through the same creation steps as the API. A second run of the same file changes
+//! nothing: an `external_id` already imported is skipped.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -10,10 +11,12 @@ use chrono::DateTime;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::domain::model::{Actor, Customer, ExternalIds, LineItem};
-use crate::domain::order::{EmailAddress, Language, PhoneNumber, Priority, Source, parse_date};
-use crate::service::{Linked, NewOrder, Service, ServiceError};
+use crate::domain::model::{Customer, ExternalIds, LineItem};
+use crate::domain::order::{EmailAddress, Language, PhoneNumber, Priority, parse_date};
+use crate::service::{NewOrder, Service, ServiceError};
 use crate::store::inbox;
+
+mod batch;
 
 /// The columns a file may have; `external_id`, `workflow`, `customer_name` and
 /// `item_description` are required. Order columns are read from an order's first row.
@@ -129,6 +132,7 @@ pub async fn import_orders(
     let (tx, mut rx) = mpsc::channel::<Result<(Row, u64), ImportError>>(AHEAD);
     let reader = tokio::task::spawn_blocking(move || read_rows(input, &tx));
     let mut summary = Summary::default();
+    let mut batch = batch::Batch::default();
     let mut group: Vec<Row> = Vec::new();
     while let Some(next) = rx.recv().await {
         let (row, bytes) = next?;
@@ -136,13 +140,14 @@ pub async fn import_orders(
         on_progress(bytes);
         if group.first().is_some_and(|first| first.get("external_id") != row.get("external_id")) {
             let rows = std::mem::take(&mut group);
-            import_one(service, rows, dry_run, &mut summary).await?;
+            import_one(service, rows, dry_run, &mut batch, &mut summary).await?;
         }
         group.push(row);
     }
     if !group.is_empty() {
-        import_one(service, group, dry_run, &mut summary).await?;
+        import_one(service, group, dry_run, &mut batch, &mut summary).await?;
     }
+    batch.flush(service, &mut summary).await?;
     match reader.await {
         Ok(Ok(())) => Ok(summary),
         Ok(Err(e)) => Err(e),
@@ -188,17 +193,18 @@ fn read_rows(input: impl Read, tx: &mpsc::Sender<Result<(Row, u64), ImportError>
     }
 }
 
-/// Builds and creates (or, on a dry run, checks) the order of one group of rows.
+/// Builds the order of one group of rows and adds it to the batch (or, on a dry run, checks
+/// it).
 async fn import_one(
     service: &Service,
     rows: Vec<Row>,
     dry_run: bool,
+    batch: &mut batch::Batch,
     summary: &mut Summary,
 ) -> Result<(), ServiceError> {
     let (new, problems) = build(service, &rows);
     let external_id = rows.first().and_then(|r| r.get("external_id")).unwrap_or_default().to_owned();
     let Some(new) = new.filter(|_| problems.is_empty()) else {
-        summary.refused += 1;
         let first_bad = problems.first().map_or(0, |p| p.line);
         // The order's other rows are refused with it: an order is imported whole or not at all.
         let others: Vec<RowProblem> = rows
@@ -212,7 +218,12 @@ async fn import_one(
             .collect();
         let mut all: Vec<RowProblem> = problems.into_iter().chain(others).collect();
         all.sort_by_key(|p| p.line);
-        summary.refuse(all);
+        if dry_run {
+            summary.refused += 1;
+            summary.refuse(all);
+        } else {
+            batch.refuse(all);
+        }
         return Ok(());
     };
     if dry_run {
@@ -222,23 +233,8 @@ async fn import_one(
         }
         return Ok(());
     }
-    let actor = Actor { name: "csv import".to_owned(), source: Source::System };
-    match service.create_linked_order(new, &actor, LINK_SOURCE, &external_id).await {
-        Ok(Linked::New(order)) => {
-            summary.created += 1;
-            // Nobody is about to read an imported order here: let the caches drop it, so
-            // that memory does not grow with the number of orders imported.
-            service.on_signal(crate::service::Signal::Order(order.id));
-        }
-        Ok(Linked::Existing(_)) => summary.skipped += 1,
-        Err(ServiceError::Invalid { field, message }) => {
-            summary.refused += 1;
-            let line = rows.first().map_or(0, |r| r.line);
-            summary.refuse([RowProblem { line, column: field, reason: message }]);
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(())
+    let line = rows.first().map_or(0, |r| r.line);
+    batch.push(service, new, external_id, line, rows.len(), summary).await
 }
 
 /// The order a group of rows describes, and what is wrong with its rows.

@@ -6,10 +6,12 @@ use serde_json::Value;
 use super::{Service, ServiceError, change::recorded};
 use crate::crypto::{random_token, token_hash};
 use crate::domain::change::plan_creation;
-use crate::domain::model::{Actor, Customer, Event, ExternalIds, LineItem, Order};
+use crate::domain::model::{Actor, Customer, Event, ExternalIds, LineItem, NewEvent, Order};
 use crate::domain::order::{OrderRef, Priority, Status};
 use crate::domain::transition::OrderState;
-use crate::store::{self, changes, idempotency, inbox, is_unique_violation, orders, tracking};
+use crate::domain::workflow::{Stage, Workflow};
+use crate::store::orders::{NewOrderWrite, Written};
+use crate::store::{self, idempotency, inbox, is_unique_violation, orders};
 
 /// Random bytes in a tracking token: 160 bits, above the 128 the threat model asks for.
 pub(super) const TRACKING_TOKEN_BYTES: usize = 20;
@@ -41,6 +43,23 @@ pub struct NewOrder {
     pub metadata: Value,
     /// When the order was placed, for imports; now when absent.
     pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A new order ready to write, and its tracking token (stored only hashed and sealed).
+pub(super) struct Draft<'a> {
+    /// The rows to write.
+    pub(super) write: NewOrderWrite<'a>,
+    /// The token of its tracking link.
+    pub(super) token: String,
+}
+
+/// What a refused new-order write means: a reference taken is the caller's to fix.
+fn write_refused(e: sqlx::Error, reference: &OrderRef) -> ServiceError {
+    if is_unique_violation(&e, "reference") {
+        ServiceError::DuplicateReference(reference.to_string())
+    } else {
+        e.into()
+    }
 }
 
 /// An idempotency key presented with a create request.
@@ -145,6 +164,51 @@ impl Service {
         awaiting_payment: bool,
         render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
     ) -> Result<Created, ServiceError> {
+        let (wf, stage) = self.workflow_stage(&new)?;
+        let mut tx = self.db().begin().await?;
+        if let Some(idem) = &idem
+            && !idempotency::claim(&mut tx, idem.token_id, &idem.key, &idem.request_hash, store::now_ms()).await?
+        {
+            tx.rollback().await?;
+            return self.replay(idem).await;
+        }
+        let reference = match &new.reference {
+            Some(r) => r.clone(),
+            None => {
+                OrderRef::numbered(&self.config().reference_prefix, orders::take_reference_numbers(&mut tx, 1).await?)
+            }
+        };
+        let Draft { write, token } = self.draft(&new, wf, stage, reference, actor, link, awaiting_payment)?;
+        let written = match orders::create_all(&mut tx, std::slice::from_ref(&write)).await {
+            Ok(written) => written,
+            Err(e) if link.is_some() && inbox::is_link_taken(&e) => {
+                // Another event about the same object created its order first.
+                tx.rollback().await?;
+                return Ok(Created::Replayed(Rendered { status: 200, body: String::new() }));
+            }
+            Err(e) => return Err(write_refused(e, &write.order.reference)),
+        };
+        let [Written { order_id, event_id }] = written[..] else {
+            return Err(ServiceError::broken("one new order was written as several"));
+        };
+        let mut order = write.order;
+        order.id = order_id;
+
+        let response = render(&order, &new.items, &self.tracking_url_for(&token));
+        if let Some(idem) = &idem {
+            idempotency::save(&mut tx, idem.token_id, &idem.key, response.status, &response.body).await?;
+        }
+        tx.commit().await?;
+        self.committed(&order);
+        if self.config().intake.workshop.is_some() {
+            self.wake_workshop_events(&order, link.map(|(_, id)| id)).await;
+        }
+        let event = recorded(write.event, event_id, order.id, order.created_at);
+        Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
+    }
+
+    /// The workflow of a new order and the stage it starts in, or why they are not valid.
+    pub(super) fn workflow_stage(&self, new: &NewOrder) -> Result<(&Workflow, &Stage), ServiceError> {
         let wf = self.workflows().get(&new.workflow).ok_or_else(|| {
             ServiceError::invalid(
                 "workflow",
@@ -161,18 +225,23 @@ impl Service {
             })?,
             None => wf.first_stage(),
         };
+        Ok((wf, stage))
+    }
 
-        let mut tx = self.db().begin().await?;
-        if let Some(idem) = &idem
-            && !idempotency::claim(&mut tx, idem.token_id, &idem.key, &idem.request_hash, store::now_ms()).await?
-        {
-            tx.rollback().await?;
-            return self.replay(idem).await;
-        }
-        let reference = match new.reference {
-            Some(r) => r,
-            None => OrderRef::numbered(&self.config().reference_prefix, orders::next_reference_number(&mut tx).await?),
-        };
+    /// Everything about a new order that is decided before it is written: the order itself
+    /// under `reference`, its tracking token, and the event and jobs its creation causes.
+    /// Both the single create and the batch build their orders here.
+    #[expect(clippy::too_many_arguments, reason = "each is one decision of the caller's")]
+    pub(super) fn draft<'a>(
+        &self,
+        new: &'a NewOrder,
+        wf: &Workflow,
+        stage: &Stage,
+        reference: OrderRef,
+        actor: &Actor,
+        link: Option<(&'a str, &'a str)>,
+        awaiting_payment: bool,
+    ) -> Result<Draft<'a>, ServiceError> {
         let now = store::from_ms(new.created_at.unwrap_or_else(Utc::now).timestamp_millis());
         let status = if awaiting_payment {
             Status::AwaitingPayment
@@ -185,63 +254,43 @@ impl Service {
             Priority::Hold => (Priority::Hold, Some(Priority::Standard)),
             p => (p, None),
         };
-        let mut order = Order {
+        let order = Order {
             id: 0,
-            reference: reference.clone(),
+            reference,
             workflow: wf.key.to_string(),
             state: OrderState { stage: stage.key.to_string(), status, priority, resume_priority },
-            customer: new.customer,
+            customer: new.customer.clone(),
             due_date: new.due_date,
-            notes: new.notes,
-            customer_note: new.customer_note,
-            external_ids: new.external_ids,
-            metadata: new.metadata,
+            notes: new.notes.clone(),
+            customer_note: new.customer_note.clone(),
+            external_ids: new.external_ids.clone(),
+            metadata: new.metadata.clone(),
             version: 1,
             stage_entered_at: now,
             created_at: now,
             updated_at: now,
         };
-        order.id = orders::insert(&mut tx, &order).await.map_err(|e| {
-            if is_unique_violation(&e, "reference") {
-                ServiceError::DuplicateReference(reference.to_string())
-            } else {
-                e.into()
-            }
-        })?;
-        orders::insert_items(&mut tx, order.id, &new.items).await?;
-        if let Some((source, external_id)) = link
-            && !inbox::link(&mut tx, source, external_id, order.id, now.timestamp_millis()).await?
-        {
-            // Another event about the same object created its order first.
-            tx.rollback().await?;
-            return Ok(Created::Replayed(Rendered { status: 200, body: String::new() }));
-        }
-
         let token = random_token(TRACKING_TOKEN_BYTES);
         let sealed = self
             .inner
             .sealer
             .seal("tracking", &token)
             .map_err(|e| ServiceError::internal("cannot seal a tracking token", e))?;
-        tracking::insert(&mut tx, order.id, &token_hash(&token), &sealed, now.timestamp_millis()).await?;
-
         let plan = plan_creation(wf, order, actor);
-        let at_ms = now.timestamp_millis();
-        let event_ids = changes::append(&mut tx, plan.order.id, &plan.events, &plan.jobs, at_ms).await?;
-        let order = plan.order;
-
-        let response = render(&order, &new.items, &self.tracking_url_for(&token));
-        if let Some(idem) = &idem {
-            idempotency::save(&mut tx, idem.token_id, &idem.key, response.status, &response.body).await?;
-        }
-        tx.commit().await?;
-        self.committed(&order);
-        if self.config().intake.workshop.is_some() {
-            self.wake_workshop_events(&order, link.map(|(_, id)| id)).await;
-        }
-        let event = plan.events.into_iter().zip(event_ids).map(|(e, id)| recorded(e, id, order.id, now)).next();
-        let event = event.ok_or_else(|| ServiceError::broken("a new order's plan has no event"))?;
-        Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
+        let Ok([event]) = <[NewEvent; 1]>::try_from(plan.events) else {
+            return Err(ServiceError::broken("a new order's plan has not exactly one event"));
+        };
+        let write = NewOrderWrite {
+            order: plan.order,
+            items: &new.items,
+            link,
+            tracking_hash: token_hash(&token),
+            tracking_sealed: sealed,
+            event,
+            jobs: plan.jobs.iter().map(|j| j.kind).collect(),
+            at_ms: now.timestamp_millis(),
+        };
+        Ok(Draft { write, token })
     }
 
     /// Links order `order_id` to object `external_id` of `source` (a Checkout Session kiln
@@ -258,7 +307,7 @@ impl Service {
     }
 
     /// Puts the workshop system's events that arrived before this order back in line.
-    async fn wake_workshop_events(&self, order: &Order, external_id: Option<&str>) {
+    pub(super) async fn wake_workshop_events(&self, order: &Order, external_id: Option<&str>) {
         let mut subjects = vec![format!("ref:{}", order.reference)];
         subjects.extend(external_id.map(|id| format!("ext:{id}")));
         match inbox::wake_parked_any(self.db(), "workshop", &subjects, store::now_ms()).await {

@@ -57,6 +57,12 @@ pub fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `($1, …, $width), ($width+1, …), …`: the placeholders of a multi-row `VALUES` with `rows`
+/// rows of `width` parameters each.
+pub fn rows(rows: usize, width: usize) -> String {
+    (0..rows).map(|r| format!("({})", placeholders(1 + r * width, width))).collect::<Vec<_>>().join(", ")
+}
+
 /// `a = $first, b = $first+1, …` for `columns`.
 pub fn assignments(columns: &[&str], first: usize) -> String {
     columns.iter().zip(first..).map(|(c, i)| format!("{c} = ${i}")).collect::<Vec<_>>().join(", ")
@@ -75,6 +81,7 @@ mod tests {
     fn lists_are_built_in_binding_order() {
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(assignments(&["a", "b"], 20), "a = $20, b = $21");
+        assert_eq!(rows(2, 2), "($1, $2), ($3, $4)");
         assert!(event_names().starts_with("kind, from_stage") && event_names().ends_with("data, created_at"));
         assert_eq!(ORDER_MUTABLE[ORDER_MUTABLE_TEXT], "stage_entered_at");
         assert_eq!(outbox_values("$1", "$2", "$3", "$4"), "$1, $2, $3, '{}', 'pending', 0, $4, $4, $4");

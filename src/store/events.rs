@@ -19,6 +19,25 @@ pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Binds an event's columns after `order_id`, in the order of [`EVENT`], to any query type.
+macro_rules! bind_event {
+    ($query:expr, $event:expr, $at_ms:expr) => {{
+        let event: &NewEvent = $event;
+        $query
+            .bind(event.kind.as_str().to_owned())
+            .bind(event.from_stage.clone())
+            .bind(event.to_stage.clone())
+            .bind(event.actor.clone())
+            .bind(event.source.as_str().to_owned())
+            .bind(event.note.clone())
+            .bind(event.internal_note.clone())
+            .bind(event.visibility.as_str().to_owned())
+            .bind(serde_json::Value::from(event.photo_ids.clone()).to_string())
+            .bind(event.data.to_string())
+            .bind($at_ms)
+    }};
+}
+
 /// Binds an event's columns after `order_id`, in the order of [`EVENT`].
 pub(crate) fn bind_more<'q, DB, O>(
     query: sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments>,
@@ -31,18 +50,7 @@ where
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    query
-        .bind(event.kind.as_str().to_owned())
-        .bind(event.from_stage.clone())
-        .bind(event.to_stage.clone())
-        .bind(event.actor.clone())
-        .bind(event.source.as_str().to_owned())
-        .bind(event.note.clone())
-        .bind(event.internal_note.clone())
-        .bind(event.visibility.as_str().to_owned())
-        .bind(serde_json::Value::from(event.photo_ids.clone()).to_string())
-        .bind(event.data.to_string())
-        .bind(at_ms)
+    bind_event!(query, event, at_ms)
 }
 
 /// Binds an event to [`INSERT`] for any backend.
@@ -68,6 +76,32 @@ pub async fn insert(tx: &mut Tx, order_id: i64, event: &NewEvent, at_ms: i64) ->
             .fetch_one(conn)
             .await
     })
+}
+
+/// Most events in one statement (12 parameters each: within SQLite's 32,766).
+const MAX_PER_STATEMENT: usize = 1000;
+
+/// Appends events to several orders in as few statements as the engines allow: each of
+/// `new` is `(order_id, event, time in ms)`. Returns `(event id, order id)` pairs, in no
+/// particular order (neither engine orders what `RETURNING` gives back).
+pub async fn insert_all(tx: &mut Tx, new: &[(i64, &NewEvent, i64)]) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(new.len());
+    for chunk in new.chunks(MAX_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO order_events (order_id, {}) VALUES {} RETURNING id, order_id",
+            columns::event_names(),
+            tx.values(chunk.len(), EVENT.len() + 1)
+        );
+        let more: Vec<(i64, i64)> = on_tx!(tx, |conn| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for (order_id, event, at_ms) in chunk {
+                q = bind_event!(q.bind(*order_id), event, *at_ms);
+            }
+            q.fetch_all(conn).await
+        })?;
+        ids.extend(more);
+    }
+    Ok(ids)
 }
 
 #[derive(FromRow)]

@@ -1,9 +1,11 @@
 //! The inbox: every verified webhook delivery, recorded before it is acted on, deduplicated
 //! on the sender's event id, and applied after the sender has its answer.
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 
-use super::{Backend, Db, is_unique_violation, on_read, on_tx, on_writer};
+use super::{Backend, Db, columns, is_unique_violation, on_read, on_tx, on_writer};
 
 /// A verified delivery, about to be recorded.
 #[derive(Debug, Clone)]
@@ -273,6 +275,11 @@ pub async fn linked_order_any(db: &Db, external_id: &str) -> Result<Option<i64>,
     on_read!(db, |conn| sqlx::query_scalar(SQL).bind(external_id).fetch_optional(conn).await)
 }
 
+/// SQL linking `n` orders: source, external id, order, time per link.
+fn link_sql(tx: &super::Tx, n: usize) -> String {
+    format!("INSERT INTO order_links (source, external_id, order_id, created_at) VALUES {}", tx.values(n, 4))
+}
+
 /// Links a new order to an object of another system inside the order's creating
 /// transaction; `false` if another order already stands for it (the caller rolls back).
 pub async fn link(
@@ -282,13 +289,60 @@ pub async fn link(
     order_id: i64,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "INSERT INTO order_links (source, external_id, order_id, created_at) VALUES ($1, $2, $3, $4)";
-    let inserted = on_tx!(tx, |conn| {
-        sqlx::query(SQL).bind(source).bind(external_id).bind(order_id).bind(now_ms).execute(conn).await.map(|_| ())
-    });
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e, "order_links") || is_unique_violation(&e, "external_id") => Ok(false),
+    match link_all(tx, &[(source, external_id, order_id, now_ms)]).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_link_taken(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Most links in one statement (four parameters each).
+const MAX_LINKS_PER_STATEMENT: usize = 1000;
+
+/// Links several new orders, each `(source, external_id, order_id, ms)`, inside their
+/// creating transaction. An object that already stands for an order fails the statement
+/// ([`is_link_taken`]); on PostgreSQL that also ends the transaction.
+pub async fn link_all(tx: &mut super::Tx, links: &[(&str, &str, i64, i64)]) -> Result<(), sqlx::Error> {
+    for chunk in links.chunks(MAX_LINKS_PER_STATEMENT) {
+        let sql = link_sql(tx, chunk.len());
+        on_tx!(tx, |conn| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (source, external_id, order_id, now_ms) in chunk {
+                q = q.bind(*source).bind(*external_id).bind(*order_id).bind(*now_ms);
+            }
+            q.execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `err` says that an object of another system already stands for an order.
+pub fn is_link_taken(err: &sqlx::Error) -> bool {
+    is_unique_violation(err, "order_links") || is_unique_violation(err, "external_id")
+}
+
+/// Which of `external_ids` of `source` already stand for an order, read inside a write
+/// transaction (so that nothing links them between this look and the caller's inserts on
+/// SQLite's single writer; on PostgreSQL a concurrent link fails the caller's insert).
+pub async fn linked_among(
+    tx: &mut super::Tx,
+    source: &str,
+    external_ids: &[&str],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let mut found = HashMap::new();
+    for chunk in external_ids.chunks(MAX_LINKS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT external_id, order_id FROM order_links WHERE source = $1 AND external_id IN ({})",
+            columns::placeholders(2, chunk.len())
+        );
+        let rows: Vec<(String, i64)> = on_tx!(tx, |conn| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(source);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(conn).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
 }

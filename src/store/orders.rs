@@ -1,6 +1,7 @@
 //! Orders and their line items.
 
 mod board;
+mod create;
 mod cursor;
 mod late;
 mod list;
@@ -205,54 +206,12 @@ pub(crate) static GUARDED_UPDATE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static INSERT_ORDER: LazyLock<String> = LazyLock::new(|| {
-    let n = ORDER_MUTABLE.len();
-    format!(
-        "INSERT INTO orders ({}, reference, workflow, created_at, version) VALUES ({}, 1) RETURNING id",
-        ORDER_MUTABLE.join(", "),
-        columns::placeholders(1, n + 3),
-    )
-});
-
-/// Takes the next number for generated references.
-pub async fn next_reference_number(tx: &mut Tx) -> Result<i64, sqlx::Error> {
-    const SQL: &str = "UPDATE counters SET value = value + 1 WHERE name = 'order_reference' RETURNING value";
-    on_tx!(tx, |conn| sqlx::query_scalar(SQL).fetch_one(conn).await)
-}
-
-/// Inserts an order (its `id` and `version` are ignored) and returns the new id.
-pub async fn insert(tx: &mut Tx, order: &Order) -> Result<i64, sqlx::Error> {
-    let cols = MutableColumns::of(order);
-    on_tx!(tx, |conn| {
-        bind_mutable!(sqlx::query_scalar(sqlx::AssertSqlSafe(INSERT_ORDER.as_str())), cols)
-            .bind(order.reference.as_str())
-            .bind(&order.workflow)
-            .bind(order.created_at.timestamp_millis())
-            .fetch_one(conn)
-            .await
-    })
-}
-
-/// Inserts the line items of a new order.
-pub async fn insert_items(tx: &mut Tx, order_id: i64, items: &[LineItem]) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO order_items (order_id, position, description, variant, quantity, material, metadata) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    for (position, item) in (0_i64..).zip(items) {
-        on_tx!(tx, |conn| {
-            sqlx::query(SQL)
-                .bind(order_id)
-                .bind(position)
-                .bind(&item.description)
-                .bind(&item.variant)
-                .bind(i64::from(item.quantity))
-                .bind(&item.material)
-                .bind(item.metadata.to_string())
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(())
+/// Takes the next `n` numbers for generated references; returns the first (the others
+/// follow it). One statement however many orders are created together.
+pub async fn take_reference_numbers(tx: &mut Tx, n: i64) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "UPDATE counters SET value = value + $1 WHERE name = 'order_reference' RETURNING value";
+    let last: i64 = on_tx!(tx, |conn| sqlx::query_scalar(SQL).bind(n).fetch_one(conn).await)?;
+    Ok(last - n + 1)
 }
 
 /// Writes an order's mutable columns if its version is still `order.version`; `false`
@@ -334,6 +293,7 @@ pub async fn items(db: &Db, order_id: i64) -> Result<Vec<LineItem>, sqlx::Error>
 }
 
 pub use board::{BOARD_CARDS, Board, Card, Column, board};
+pub use create::{NewOrderWrite, Written, create_all};
 pub use cursor::{Cursor, Sort};
 pub use late::{LateCutoffs, LateInput, StageCutoff, WorkflowCutoffs, is_late};
 pub use list::{LateFilter, ListFilter, list, next_cursor};

@@ -15,47 +15,57 @@ pub struct JobRow {
     pub event_id: i64,
 }
 
-/// SQL inserting `n` jobs due now (`$1` is the time); empty when there are none.
+/// SQL inserting `n` jobs, each due at its own time (kind, order, event, time per job);
+/// empty when there are none.
 pub(crate) fn insert_sql(n: usize) -> String {
     if n == 0 {
         return String::new();
     }
     let rows: Vec<String> = (0..n)
         .map(|i| {
-            let b = i * 3;
-            format!("({})", outbox_values(&format!("${}", b + 2), &format!("${}", b + 3), &format!("${}", b + 4), "$1"))
+            let p = |k: usize| format!("${}", i * 4 + k);
+            format!("({})", outbox_values(&p(1), &p(2), &p(3), &p(4)))
         })
         .collect();
     format!("INSERT INTO outbox ({OUTBOX_INSERT}) VALUES {}", rows.join(", "))
 }
 
-/// Binds jobs to [`insert_sql`] for any backend.
+/// Binds jobs, each with its time (ms), to [`insert_sql`] for any backend.
 pub(crate) fn bind_insert<'q, DB>(
     query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
-    jobs: &[JobRow],
-    now_ms: i64,
+    jobs: &[(JobRow, i64)],
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
 where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut q = query.bind(now_ms);
-    for job in jobs {
-        q = q.bind(job.kind).bind(job.order_id).bind(job.event_id);
+    let mut q = query;
+    for (job, at_ms) in jobs {
+        q = q.bind(job.kind).bind(job.order_id).bind(job.event_id).bind(*at_ms);
     }
     q
 }
 
-/// Enqueues jobs, due now, in one statement.
+/// Most jobs in one statement: the placeholders are named (each time is used three times),
+/// which costs SQLite's binding n² steps for n parameters (see [`super::sqlite::values`]), so
+/// keep statements short.
+const MAX_PER_STATEMENT: usize = 100;
+
+/// Enqueues jobs, due now.
 pub async fn enqueue(tx: &mut Tx, jobs: &[JobRow], now_ms: i64) -> Result<(), sqlx::Error> {
-    if jobs.is_empty() {
-        return Ok(());
+    let timed: Vec<(JobRow, i64)> = jobs.iter().map(|j| (j.clone(), now_ms)).collect();
+    enqueue_at(tx, &timed).await
+}
+
+/// Enqueues jobs, each due at its own time (ms), in as few statements as the engines allow.
+pub async fn enqueue_at(tx: &mut Tx, jobs: &[(JobRow, i64)]) -> Result<(), sqlx::Error> {
+    for chunk in jobs.chunks(MAX_PER_STATEMENT) {
+        let sql = insert_sql(chunk.len());
+        on_tx!(tx, |conn| {
+            bind_insert(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk).execute(conn).await.map(|r| r.rows_affected())
+        })?;
     }
-    let sql = insert_sql(jobs.len());
-    on_tx!(tx, |conn| {
-        bind_insert(sqlx::query(sqlx::AssertSqlSafe(sql)), jobs, now_ms).execute(conn).await.map(|r| r.rows_affected())
-    })?;
     Ok(())
 }
 

@@ -3,18 +3,31 @@
 
 use super::{Db, Tx, on_read, on_tx};
 
+/// SQL storing `n` new active links: order, token hash, sealed token, time per link.
+fn insert_sql(tx: &Tx, n: usize) -> String {
+    format!("INSERT INTO tracking_links (order_id, token_hash, token_enc, created_at) VALUES {}", tx.values(n, 4))
+}
+
 /// Stores a new active link for an order.
 pub async fn insert(tx: &mut Tx, order_id: i64, hash: &str, sealed: &str, now: i64) -> Result<(), sqlx::Error> {
-    const SQL: &str =
-        "INSERT INTO tracking_links (order_id, token_hash, token_enc, created_at) VALUES ($1, $2, $3, $4)";
-    on_tx!(tx, |conn| sqlx::query(SQL)
-        .bind(order_id)
-        .bind(hash)
-        .bind(sealed)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected()))?;
+    insert_all(tx, &[(order_id, hash, sealed, now)]).await
+}
+
+/// Most links in one statement (four parameters each).
+const MAX_PER_STATEMENT: usize = 1000;
+
+/// Stores new active links for several orders: `(order_id, token hash, sealed token, ms)`.
+pub async fn insert_all(tx: &mut Tx, links: &[(i64, &str, &str, i64)]) -> Result<(), sqlx::Error> {
+    for chunk in links.chunks(MAX_PER_STATEMENT) {
+        let sql = insert_sql(tx, chunk.len());
+        on_tx!(tx, |conn| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (order_id, hash, sealed, now) in chunk {
+                q = q.bind(*order_id).bind(*hash).bind(*sealed).bind(*now);
+            }
+            q.execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

@@ -1,17 +1,19 @@
 //! The change write exists in several forms — SQLite's single call (one event, or several),
 //! PostgreSQL's group-commit batch statement, the batch statement inside a transaction, and
 //! plain statements in a caller's transaction. The same plans must store the same rows
-//! through each of them.
+//! through each of them. Likewise a new order, created alone or in a batch.
 
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use kiln::domain::change::{Change, Edits, plan};
-use kiln::domain::model::Actor;
-use kiln::domain::order::{Priority, Source};
+use kiln::domain::model::{Actor, Customer, ExternalIds, LineItem};
+use kiln::domain::order::{EmailAddress, Language, Priority, Source};
 use kiln::domain::transition::Action;
+use kiln::service::{Linked, NewOrder};
 use kiln::store::changes::{self, PlannedWrite};
 use kiln::store::orders;
+use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -111,4 +113,99 @@ async fn every_form_of_the_change_write_stores_the_same_rows() {
     for variant in [Variant::InTransaction, Variant::Plain] {
         assert_eq!(rows_written_by(&app, variant).await, direct, "{variant:?} stores what Direct stores");
     }
+}
+
+/// A new order with two items and every optional field set, placed at a fixed time.
+fn new_order() -> NewOrder {
+    let item = |description: &str, quantity| LineItem {
+        description: description.to_owned(),
+        variant: Some("A5".to_owned()),
+        quantity,
+        material: Some("paper".to_owned()),
+        metadata: json!({ "sheet": 1 }),
+    };
+    NewOrder {
+        reference: None,
+        workflow: "print".to_owned(),
+        stage: None,
+        priority: Priority::Hold,
+        customer: Customer {
+            name: "Tom Berg".to_owned(),
+            email: Some(EmailAddress::parse("tom@example.com").expect("an email")),
+            phone: None,
+            telegram_chat_id: None,
+            channels: Vec::new(),
+            language: Language::parse("en").expect("a language"),
+            timezone: None,
+        },
+        items: vec![item("Flyers", 500), item("Posters", 20)],
+        due_date: chrono::NaiveDate::from_ymd_opt(2027, 3, 1),
+        notes: "matte".to_owned(),
+        customer_note: String::new(),
+        external_ids: ExternalIds::default(),
+        metadata: json!({ "import": { "batch": 7 } }),
+        created_at: Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).single(),
+    }
+}
+
+/// The rows stored for the order linked to `external_id` of `test`, as text, without ids,
+/// references and tokens (which differ by design).
+async fn rows_of_new_order(app: &TestApp, external_id: &str) -> Vec<String> {
+    let id = app.count(&format!("SELECT order_id FROM order_links WHERE external_id = '{external_id}'")).await;
+    let queries = [
+        format!(
+            "SELECT workflow || '|' || stage || '|' || status || '|' || priority || '|' || COALESCE(resume_priority, '-') \
+             || '|' || customer_name || '|' || COALESCE(customer_email, '-') || '|' || customer_channels || '|' \
+             || customer_language || '|' || COALESCE(due_date, '-') || '|' || notes || '|' || customer_note || '|' \
+             || external_ids || '|' || metadata || '|' || CAST(version AS TEXT) || '|' || CAST(stage_entered_at AS TEXT) \
+             || '|' || CAST(created_at AS TEXT) || '|' || CAST(updated_at AS TEXT) || '|' \
+             || replace(search_text, lower(reference), '') FROM orders WHERE id = {id}"
+        ),
+        format!(
+            "SELECT CAST(position AS TEXT) || '|' || description || '|' || COALESCE(variant, '-') || '|' \
+             || CAST(quantity AS TEXT) || '|' || COALESCE(material, '-') || '|' || metadata \
+             FROM order_items WHERE order_id = {id} ORDER BY position"
+        ),
+        format!("SELECT source || '|' || CAST(created_at AS TEXT) FROM order_links WHERE order_id = {id}"),
+        format!(
+            "SELECT CAST(length(token_hash) AS TEXT) || '|' || CAST(created_at AS TEXT) || '|' \
+             || COALESCE(CAST(revoked_at AS TEXT), '-') FROM tracking_links WHERE order_id = {id}"
+        ),
+        format!(
+            "SELECT kind || '|' || COALESCE(from_stage, '-') || '|' || COALESCE(to_stage, '-') || '|' || actor || '|' \
+             || source || '|' || COALESCE(note, '-') || '|' || visibility || '|' || photo_ids || '|' || data || '|' \
+             || CAST(created_at AS TEXT) FROM order_events WHERE order_id = {id} ORDER BY id"
+        ),
+        format!(
+            "SELECT o.kind || '|' || e.kind || '|' || o.payload || '|' || o.status || '|' || CAST(o.attempts AS TEXT) \
+             || '|' || CAST(o.run_at AS TEXT) || '|' || CAST(o.created_at AS TEXT) || '|' || CAST(o.updated_at AS TEXT) \
+             FROM outbox o JOIN order_events e ON e.id = o.event_id WHERE o.order_id = {id} ORDER BY o.kind"
+        ),
+    ];
+    let mut rows = Vec::new();
+    for query in queries {
+        rows.extend(app.strings(&query).await);
+    }
+    rows
+}
+
+#[tokio::test]
+async fn both_forms_of_the_new_order_write_store_the_same_rows() {
+    let app = spawn_app().await;
+    let actor = Actor { name: "form-test".to_owned(), source: Source::System };
+    let single = app.service.create_linked_order(new_order(), &actor, "test", "SINGLE").await.expect("created");
+    assert!(matches!(single, Linked::New(_)), "{single:?}");
+    let batch = vec![(new_order(), "BATCH-1".to_owned()), (new_order(), "BATCH-2".to_owned())];
+    let results = app.service.create_linked_batch(batch, &actor, "test").await;
+    assert!(results.iter().all(|r| matches!(r, Ok(Linked::New(_)))), "{results:?}");
+
+    let written = rows_of_new_order(&app, "SINGLE").await;
+    assert_eq!(written.len(), 1 + 2 + 1 + 1 + 1 + 3, "order, items, link, tracking, event, jobs: {written:#?}");
+    assert!(written[0].starts_with("print|spec_review|open|hold|standard|Tom Berg|"), "{}", written[0]);
+    for external_id in ["BATCH-1", "BATCH-2"] {
+        assert_eq!(rows_of_new_order(&app, external_id).await, written, "{external_id} is stored as the single form");
+    }
+    let references = app.strings("SELECT reference FROM orders ORDER BY id").await;
+    assert_eq!(references.len(), 3);
+    assert!(references.windows(2).all(|w| w[0] < w[1]), "numbered in order: {references:?}");
 }
