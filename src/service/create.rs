@@ -174,9 +174,11 @@ impl Service {
         }
         let reference = match &new.reference {
             Some(r) => r.clone(),
-            None => {
-                OrderRef::numbered(&self.config().reference_prefix, orders::take_reference_numbers(&mut tx, 1).await?)
-            }
+            None => self
+                .fresh_references(&mut tx, 1)
+                .await?
+                .pop()
+                .ok_or_else(|| ServiceError::broken("no reference was numbered"))?,
         };
         let Draft { write, token } = self.draft(&new, wf, stage, reference, actor, link, awaiting_payment)?;
         let written = match orders::create_all(&mut tx, std::slice::from_ref(&write)).await {
@@ -208,6 +210,29 @@ impl Service {
     }
 
     /// The workflow of a new order and the stage it starts in, or why they are not valid.
+    /// The next `n` generated references, in order, skipping numbers an order already has
+    /// under a reference chosen for it: otherwise the counter, rolled back with each refused
+    /// insert, would stop at that number and refuse every order after it.
+    pub(super) async fn fresh_references(&self, tx: &mut store::Tx, n: usize) -> Result<Vec<OrderRef>, ServiceError> {
+        let prefix = &self.config().reference_prefix;
+        let mut fresh: Vec<OrderRef> = Vec::with_capacity(n);
+        // Each round skips at least one taken reference; a shop would need that many orders
+        // chosen in the counter's path to get here.
+        for _ in 0..1_000 {
+            let wanted = n - fresh.len();
+            if wanted == 0 {
+                return Ok(fresh);
+            }
+            // Numbers only grow, so the references stay in the counter's order.
+            let first = orders::take_reference_numbers(tx, i64::try_from(wanted).unwrap_or(i64::MAX)).await?;
+            let candidates: Vec<OrderRef> = (first..).take(wanted).map(|k| OrderRef::numbered(prefix, k)).collect();
+            let texts: Vec<String> = candidates.iter().map(|r| r.as_str().to_owned()).collect();
+            let taken = orders::references_taken(tx, &texts).await?;
+            fresh.extend(candidates.into_iter().filter(|c| !taken.iter().any(|t| t == c.as_str())));
+        }
+        Err(ServiceError::broken("no free reference number in 1,000 rounds"))
+    }
+
     pub(super) fn workflow_stage(&self, new: &NewOrder) -> Result<(&Workflow, &Stage), ServiceError> {
         let wf = self.workflows().get(&new.workflow).ok_or_else(|| {
             ServiceError::invalid(

@@ -5,7 +5,6 @@
 use super::create::{Draft, Linked, NewOrder};
 use super::{Service, ServiceError};
 use crate::domain::model::Actor;
-use crate::domain::order::OrderRef;
 use crate::domain::workflow::{Stage, Workflow};
 use crate::store::inbox;
 use crate::store::orders::{self, NewOrderWrite};
@@ -82,19 +81,17 @@ impl Service {
         }
 
         let numbered = fresh.iter().filter(|(i, ..)| batch[*i].0.reference.is_none()).count();
-        let mut next = match numbered {
-            0 => 0,
-            n => orders::take_reference_numbers(&mut tx, i64::try_from(n).unwrap_or(i64::MAX)).await?,
-        };
+        let mut numbers = match numbered {
+            0 => Vec::new(),
+            n => self.fresh_references(&mut tx, n).await?,
+        }
+        .into_iter();
         let mut writes: Vec<NewOrderWrite> = Vec::with_capacity(fresh.len());
         for &(i, wf, stage) in &fresh {
             let (new, external_id) = &batch[i];
             let reference = match &new.reference {
                 Some(r) => r.clone(),
-                None => {
-                    next += 1;
-                    OrderRef::numbered(&self.config().reference_prefix, next - 1)
-                }
+                None => numbers.next().ok_or_else(|| ServiceError::broken("fewer references than orders"))?,
             };
             let link = Some((source, external_id.as_str()));
             let Draft { write, .. } = self.draft(new, wf, stage, reference, actor, link, false)?;

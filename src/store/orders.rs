@@ -214,6 +214,26 @@ pub async fn take_reference_numbers(tx: &mut Tx, n: i64) -> Result<i64, sqlx::Er
     Ok(last - n + 1)
 }
 
+/// Which of `references` some order already has (one chosen through the API or an import
+/// can sit where the counter is heading).
+pub async fn references_taken(tx: &mut Tx, references: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    let mut taken = Vec::new();
+    // Well within both engines' limits on parameters per statement.
+    for chunk in references.chunks(500) {
+        let sql =
+            format!("SELECT reference FROM orders WHERE reference IN ({})", columns::placeholders(1, chunk.len()));
+        let found: Vec<String> = on_tx!(tx, |conn| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q.bind(r.as_str());
+            }
+            q.fetch_all(conn).await
+        })?;
+        taken.extend(found);
+    }
+    Ok(taken)
+}
+
 /// Writes an order's mutable columns if its version is still `order.version`; `false`
 /// means someone else changed it first.
 pub async fn update_if_version(tx: &mut Tx, order: &Order) -> Result<bool, sqlx::Error> {

@@ -58,6 +58,23 @@ async fn references_are_sequential_and_a_chosen_one_must_be_unique() {
 }
 
 #[tokio::test]
+async fn a_chosen_reference_in_the_counters_path_is_skipped_not_refused() {
+    let app = spawn_app().await;
+    let first = app.new_order("print").await;
+    let (prefix, number) = first.split_at(2);
+    let n: u32 = number.parse().expect("number");
+    let width = number.len();
+    let numbered = |k: u32| format!("{prefix}{k:0width$}");
+
+    let mut body = order_body("print");
+    body["reference"] = json!(numbered(n + 1));
+    assert_eq!(app.post("/orders", &body).await.status(), StatusCode::CREATED);
+    // The counter reaches the chosen reference: the next order takes the number after it.
+    assert_eq!(app.new_order("print").await, numbered(n + 2));
+    assert_eq!(app.new_order("print").await, numbered(n + 3));
+}
+
+#[tokio::test]
 async fn an_idempotent_create_replays_the_first_response_and_refuses_another_body() {
     let app = spawn_app().await;
     let send = |body: Value| {
