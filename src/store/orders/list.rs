@@ -158,12 +158,21 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
         search::contains(&mut query, fragment);
         query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
         query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
-        let rows = fetch(db, query).await?;
+        let rows = fetch(db, query, Plan::AsEstimated).await?;
         // A full page holds the first matches in this order: nothing beyond the window
         // could come before them.
         if rows.len() == filter.limit as usize {
             return rows.into_iter().map(Order::try_from).collect();
         }
+        // Fewer than a page in the window: the fragment is rare, which the planner cannot
+        // know (it guesses 1% for any `LIKE '%…%'`, so it would walk the same index again,
+        // 200,000 rows and 30 ms for a fragment in 1 of 4,000 orders). The trigram index
+        // finds a rare fragment's few matches in a few ms.
+        let mut query = filtered(filter, ORDER_COLUMNS)?;
+        search::contains(&mut query, fragment);
+        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
+        let rows = fetch(db, query, Plan::ThroughTrigrams).await?;
+        return rows.into_iter().map(Order::try_from).collect();
     }
     // SQLite sorts whole rows; choosing the page by id first keeps what it sorts small
     // (measured: a page of late orders among 5,000 open ones, 6-9 ms -> 3 ms).
@@ -179,8 +188,17 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
     if backend == Backend::Sqlite {
         query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
     }
-    let rows = fetch(db, query).await?;
+    let rows = fetch(db, query, Plan::AsEstimated).await?;
     rows.into_iter().map(Order::try_from).collect()
+}
+
+/// How PostgreSQL is to plan a list query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// As its estimates say, for this query's values.
+    AsEstimated,
+    /// Through the trigram index: no index walk in sort order, no sequential scan.
+    ThroughTrigrams,
 }
 
 /// `SELECT columns FROM orders` with every condition of `filter` but its search text,
@@ -251,15 +269,21 @@ macro_rules! bind_all {
 /// generic plans (right for its point lookups and writes), but whether a search fragment
 /// or a date range matches ten orders or a million decides between reading an index and
 /// walking the table in id order, and only the values tell.
-async fn fetch(db: &Db, query: Query) -> Result<Vec<OrderRow>, sqlx::Error> {
+async fn fetch(db: &Db, query: Query, plan: Plan) -> Result<Vec<OrderRow>, sqlx::Error> {
     let Query { sql, args } = query;
     match db.engine() {
         Engine::Sqlite(sqlite) => {
             bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&sqlite.reader).await
         }
         Engine::Postgres(pg) => {
-            let mut tx = pg.pool.begin().await?;
-            sqlx::raw_sql("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
+            let begin = match plan {
+                Plan::AsEstimated => "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan",
+                Plan::ThroughTrigrams => {
+                    "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_indexscan = off; \
+                     SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_seqscan = off"
+                }
+            };
+            let mut tx = pg.pool.begin_with(begin).await?;
             let rows = bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await?;
             tx.commit().await?;
             Ok(rows)
