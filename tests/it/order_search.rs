@@ -190,7 +190,47 @@ async fn the_late_filter_finds_orders_over_their_stage_time_or_past_their_due_da
     assert!(refs(&app, "late=true&workflow=stone").await.is_empty());
     // Oldest first reads the same open orders in the other direction.
     let oldest = refs(&app, "late=true&sort=oldest").await;
-    assert_eq!(oldest, [slow, rushed, overdue], "in creation order");
+    assert_eq!(oldest, [slow.clone(), rushed.clone(), overdue.clone()], "in creation order");
+    // A page the newest orders fill, and the rest of the list through its cursor.
+    assert_eq!(all_pages(&app, "late=true", 2).await, [overdue, rushed, slow]);
+}
+
+#[tokio::test]
+async fn late_orders_older_than_many_newer_open_ones_are_found() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let day = 86_400_000_i64;
+    let named = |name: &str| json!({ "name": name, "email": "x@shop.test" });
+    let late_a = order_for(&app, "print", named("Late A")).await;
+    let late_b = order_for(&app, "print", named("Late B")).await;
+    app.sql(&format!(
+        "UPDATE orders SET due_date = NULL, stage_entered_at = {}, created_at = {} WHERE reference IN ('{late_a}', '{late_b}')",
+        now - 3 * day,
+        now - 3 * day
+    ))
+    .await;
+    // More open orders, all newer and none late, than a page of late orders tests one by
+    // one before it gathers the late ones by index.
+    let mut csv = String::from("external_id,workflow,customer_name,customer_email,item_description,item_quantity\n");
+    for n in 0..700 {
+        csv.push_str(&format!("NEW-{n},print,Customer {n},c{n}@shop.test,Flyers,100\n"));
+    }
+    let res = app
+        .client
+        .post(app.api("/imports"))
+        .bearer_auth(&app.write_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE status = 'open'").await, 702);
+
+    assert_eq!(refs(&app, "late=true").await, [late_b.clone(), late_a.clone()]);
+    assert_eq!(refs(&app, "late=true&workflow=print&sort=oldest").await, [late_a.clone(), late_b.clone()]);
+    assert_eq!(all_pages(&app, "late=true", 1).await, [late_b, late_a]);
+    assert_eq!(all_pages(&app, "late=false", 200).await.len(), 700);
 }
 
 #[tokio::test]
