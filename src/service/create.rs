@@ -209,7 +209,6 @@ impl Service {
         Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
     }
 
-    /// The workflow of a new order and the stage it starts in, or why they are not valid.
     /// The next `n` generated references, in order, skipping numbers an order already has
     /// under a reference chosen for it: otherwise the counter, rolled back with each refused
     /// insert, would stop at that number and refuse every order after it.
@@ -233,6 +232,7 @@ impl Service {
         Err(ServiceError::broken("no free reference number in 1,000 rounds"))
     }
 
+    /// The workflow of a new order and the stage it starts in, or why they are not valid.
     pub(super) fn workflow_stage(&self, new: &NewOrder) -> Result<(&Workflow, &Stage), ServiceError> {
         let wf = self.workflows().get(&new.workflow).ok_or_else(|| {
             ServiceError::invalid(
