@@ -76,7 +76,9 @@ pub struct Summary {
 pub const MAX_REPORTED: usize = 1000;
 
 impl Summary {
+    /// Counts one refused order and reports its rows' problems.
     fn refuse(&mut self, problems: impl IntoIterator<Item = RowProblem>) {
+        self.refused += 1;
         for problem in problems {
             self.rows_refused += 1;
             if self.problems.len() < MAX_REPORTED {
@@ -219,7 +221,6 @@ async fn import_one(
         let mut all: Vec<RowProblem> = problems.into_iter().chain(others).collect();
         all.sort_by_key(|p| p.line);
         if dry_run {
-            summary.refused += 1;
             summary.refuse(all);
         } else {
             batch.refuse(all);

@@ -202,9 +202,7 @@ impl Service {
         }
         tx.commit().await?;
         self.committed(&order);
-        if self.config().intake.workshop.is_some() {
-            self.wake_workshop_events(&order, link.map(|(_, id)| id)).await;
-        }
+        self.wake_workshop_events(&[(&order, link.map(|(_, id)| id))]).await;
         let event = recorded(write.event, event_id, order.id, order.created_at);
         Ok(Created::New { response, order: Box::new(order), event: Box::new(event) })
     }
@@ -331,15 +329,23 @@ impl Service {
         }
     }
 
-    /// Puts the workshop system's events that arrived before this order back in line.
-    pub(super) async fn wake_workshop_events(&self, order: &Order, external_id: Option<&str>) {
-        let mut subjects = vec![format!("ref:{}", order.reference)];
-        subjects.extend(external_id.map(|id| format!("ext:{id}")));
+    /// Puts the workshop system's events that arrived before these new orders (each with
+    /// the external id it was created for) back in line, with one look for all of them.
+    pub(super) async fn wake_workshop_events(&self, orders: &[(&Order, Option<&str>)]) {
+        if self.config().intake.workshop.is_none() || orders.is_empty() {
+            return;
+        }
+        let subjects: Vec<String> = orders
+            .iter()
+            .flat_map(|(order, external_id)| {
+                std::iter::once(format!("ref:{}", order.reference)).chain(external_id.map(|id| format!("ext:{id}")))
+            })
+            .collect();
         match inbox::wake_parked_any(self.db(), "workshop", &subjects, store::now_ms()).await {
             Ok(0) => {}
             Ok(_) => self.inbox_signal().notify_one(),
             // They stay parked; an operator's replay applies them.
-            Err(e) => tracing::warn!(error = %e, order = %order.reference, "cannot wake parked workshop events"),
+            Err(e) => tracing::warn!(error = %e, orders = orders.len(), "cannot wake parked workshop events"),
         }
     }
 

@@ -100,15 +100,16 @@ impl Service {
         let written = orders::create_all(&mut tx, &writes).await?;
         tx.commit().await?;
 
+        let mut created = Vec::with_capacity(fresh.len());
         for ((&(i, ..), write), ids) in fresh.iter().zip(writes).zip(written) {
             let mut order = write.order;
             order.id = ids.order_id;
             self.committed(&order);
-            if self.config().intake.workshop.is_some() {
-                self.wake_workshop_events(&order, Some(batch[i].1.as_str())).await;
-            }
-            done.push((i, Linked::New(Box::new(order))));
+            created.push((i, order));
         }
+        let woken: Vec<_> = created.iter().map(|(i, order)| (order, Some(batch[*i].1.as_str()))).collect();
+        self.wake_workshop_events(&woken).await;
+        done.extend(created.into_iter().map(|(i, order)| (i, Linked::New(Box::new(order)))));
         Ok(done)
     }
 }

@@ -192,12 +192,20 @@ async fn wake_parked(db: &Db, source: &str, subject: &str, now_ms: i64) -> Resul
 /// Puts parked deliveries of `source` about any of `subjects` back in line, checking with a
 /// read first so that the common case (nothing parked) writes nothing.
 pub async fn wake_parked_any(db: &Db, source: &str, subjects: &[String], now_ms: i64) -> Result<u64, sqlx::Error> {
-    const ANY: &str = "SELECT COUNT(*) FROM inbox WHERE source = $1 AND outcome = 'parked' AND subject = $2";
     let mut woken = 0;
-    for subject in subjects {
-        let parked: i64 =
-            on_read!(db, |conn| sqlx::query_scalar(ANY).bind(source).bind(subject).fetch_one(conn).await)?;
-        if parked > 0 {
+    for chunk in subjects.chunks(MAX_LINKS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT DISTINCT subject FROM inbox WHERE source = $1 AND outcome = 'parked' AND subject IN ({})",
+            columns::placeholders(2, chunk.len())
+        );
+        let parked: Vec<String> = on_read!(db, |conn| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(source);
+            for subject in chunk {
+                q = q.bind(subject.as_str());
+            }
+            q.fetch_all(conn).await
+        })?;
+        for subject in &parked {
             woken += wake_parked(db, source, subject, now_ms).await?;
         }
     }

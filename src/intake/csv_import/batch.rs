@@ -67,7 +67,6 @@ impl Batch {
         for slot in slots {
             let line = match slot {
                 Slot::Refused(problems) => {
-                    summary.refused += 1;
                     summary.refuse(problems);
                     continue;
                 }
@@ -84,7 +83,6 @@ impl Batch {
                 Ok(Linked::Existing(_)) => summary.skipped += 1,
                 Err(e) => {
                     let Some((column, reason)) = refusal(&e) else { return Err(e) };
-                    summary.refused += 1;
                     summary.refuse([RowProblem { line, column, reason }]);
                 }
             }

@@ -186,12 +186,8 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
         && let Some(Search::Fragment(fragment)) = &search
         && matches!(filter.sort, Sort::Newest | Sort::Oldest)
     {
-        let mut query = filtered(filter, "id, created_at, search_text", LateForm::Test)?;
-        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(FRAGMENT_WINDOW)]);
-        query.sql = format!("SELECT id FROM ({}) recent WHERE 1 = 1", query.sql);
-        search::contains(&mut query, fragment);
-        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
-        query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
+        let query = filtered(filter, "id, created_at, search_text", LateForm::Test)?;
+        let query = within_window(query, filter, FRAGMENT_WINDOW, |q| search::contains(q, fragment));
         let rows = fetch(db, query, Plan::AsEstimated).await?;
         // A full page holds the first matches in this order: nothing beyond the window
         // could come before them.
@@ -220,11 +216,10 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
         if let Some(search) = &search {
             search.narrow(&mut query, backend);
         }
-        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(LATE_WINDOW)]);
-        query.sql = format!("SELECT id FROM ({}) recent WHERE ", query.sql);
-        late_condition(&mut query, &late.cutoffs, filter.workflow.as_deref());
-        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
-        query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
+        let query = within_window(query, filter, LATE_WINDOW, |q| {
+            q.push(" AND ", []);
+            late_condition(q, &late.cutoffs, filter.workflow.as_deref());
+        });
         let rows = fetch(db, query, Plan::AsEstimated).await?;
         if rows.len() == filter.limit as usize {
             return rows.into_iter().map(Order::try_from).collect();
@@ -247,6 +242,18 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
     }
     let rows = fetch(db, query, Plan::AsEstimated).await?;
     rows.into_iter().map(Order::try_from).collect()
+}
+
+/// The page among the first `window` rows of `query` (in the filter's sort) that also pass
+/// `test`, read by id: a walk that stops at `window` rows however few pass.
+fn within_window(mut query: Query, filter: &ListFilter, window: i64, test: impl FnOnce(&mut Query)) -> Query {
+    let order_by = filter.sort.order_by();
+    query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(window)]);
+    query.sql = format!("SELECT id FROM ({}) recent WHERE 1 = 1", query.sql);
+    test(&mut query);
+    query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
+    query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
+    query
 }
 
 /// How PostgreSQL is to plan a list query.
