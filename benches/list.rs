@@ -3,6 +3,8 @@
 //! connections reading `GET /api/v1/orders` from a real server — the first page, a
 //! filtered page, searches by email, phone, reference and name fragment, a created range and
 //! a deep keyset page — and the store's `board` for a workflow with 5,000 open orders.
+//! Each scenario reports the time the clients saw and the server's own (`Server-Timing`),
+//! the issue's target; both share the machine's cores with the load generator.
 //!
 //! ```sh
 //! cargo bench --bench list                                   # SQLite, 100,000 orders
@@ -252,6 +254,8 @@ async fn seed(url: &str, n: usize, now: i64, workflows: &Workflows) {
 
 struct Load {
     latencies: Vec<u64>,
+    /// What the server said it took (`Server-Timing`), µs; empty for the store's board read.
+    server: Vec<u64>,
     not_ok: BTreeMap<u16, u64>,
     /// How many orders the answers held, on average.
     items: f64,
@@ -265,8 +269,16 @@ fn request(path: &str, token: &str) -> hyper::Request<Empty<Bytes>> {
         .expect("request")
 }
 
-/// GET `path` on a keep-alive connection, reconnecting once if the server closed it.
-async fn get(sender: &mut Sender, port: u16, path: &str, token: &str) -> (u16, Bytes) {
+/// The server's own time from `Server-Timing: app;dur=<ms>`, in µs.
+fn server_time(headers: &hyper::HeaderMap) -> Option<u64> {
+    let value = headers.get("server-timing")?.to_str().ok()?;
+    let ms: f64 = value.strip_prefix("app;dur=")?.parse().ok()?;
+    Some((ms * 1000.0) as u64)
+}
+
+/// GET `path` on a keep-alive connection, reconnecting once if the server closed it; the
+/// status, the body and the server's own time.
+async fn get(sender: &mut Sender, port: u16, path: &str, token: &str) -> (u16, Bytes, Option<u64>) {
     for _ in 0..2 {
         if sender.ready().await.is_err() {
             *sender = connect(port).await;
@@ -275,7 +287,8 @@ async fn get(sender: &mut Sender, port: u16, path: &str, token: &str) -> (u16, B
         match sender.send_request(request(path, token)).await {
             Ok(res) => {
                 let status = res.status().as_u16();
-                return (status, res.into_body().collect().await.expect("body").to_bytes());
+                let server = server_time(res.headers());
+                return (status, res.into_body().collect().await.expect("body").to_bytes(), server);
             }
             Err(_) => *sender = connect(port).await,
         }
@@ -295,12 +308,14 @@ async fn load(port: u16, token: &Arc<String>, paths: &Arc<Vec<String>>, clients:
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((c as u64 + 1) * 0x2545_F491_4F6C_DD1D));
             let mut sender = connect(port).await;
-            let (mut latencies, mut not_ok, mut items) = (Vec::new(), BTreeMap::<u16, u64>::new(), 0usize);
+            let (mut latencies, mut server, mut not_ok, mut items) =
+                (Vec::new(), Vec::new(), BTreeMap::<u16, u64>::new(), 0usize);
             while Instant::now() < deadline {
                 let path = &paths[rng.below(paths.len())];
                 let started = Instant::now();
-                let (status, body) = get(&mut sender, port, path, &token).await;
+                let (status, body, took) = get(&mut sender, port, path, &token).await;
                 latencies.push(started.elapsed().as_micros() as u64);
+                server.extend(took);
                 if status == 200 {
                     let page: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     items += page["items"].as_array().map_or(0, Vec::len);
@@ -308,20 +323,22 @@ async fn load(port: u16, token: &Arc<String>, paths: &Arc<Vec<String>>, clients:
                     *not_ok.entry(status).or_default() += 1;
                 }
             }
-            (latencies, not_ok, items)
+            (latencies, server, not_ok, items)
         }));
     }
-    let mut all = Load { latencies: Vec::new(), not_ok: BTreeMap::new(), items: 0.0 };
+    let mut all = Load { latencies: Vec::new(), server: Vec::new(), not_ok: BTreeMap::new(), items: 0.0 };
     let mut items = 0;
     for t in tasks {
-        let (latencies, not_ok, n) = t.await.expect("client");
+        let (latencies, server, not_ok, n) = t.await.expect("client");
         all.latencies.extend(latencies);
+        all.server.extend(server);
         for (s, k) in not_ok {
             *all.not_ok.entry(s).or_default() += k;
         }
         items += n;
     }
     all.latencies.sort_unstable();
+    all.server.sort_unstable();
     all.items = items as f64 / all.latencies.len().max(1) as f64;
     all
 }
@@ -351,18 +368,23 @@ async fn load_board(service: &Service, clients: usize, seconds: u64) -> (Load, u
         cards = c;
     }
     latencies.sort_unstable();
-    (Load { latencies, not_ok: BTreeMap::new(), items: cards as f64 }, cards)
+    (Load { latencies, server: Vec::new(), not_ok: BTreeMap::new(), items: cards as f64 }, cards)
 }
 
 fn report(name: &str, alone: &Load, l: &Load, clients: usize, seconds: u64) {
     println!(
-        "  {name:<22} 1 user p50 {:>6.2} ms | {clients} users: {:>6.0} req/s, p50 {:>6.2} ms, p99 {:>6.2} ms, max {:>7.2} ms \
-         ({} requests in {seconds} s, {:.1} orders each){}",
+        "  {name:<22} 1 user p50 {:>6.2} ms | {clients} users: {:>6.0} req/s, p50 {:>6.2} ms, p99 {:>6.2} ms, max {:>7.2} ms\
+         {} ({} requests in {seconds} s, {:.1} orders each){}",
         percentile(&alone.latencies, 0.5),
         l.latencies.len() as f64 / seconds as f64,
         percentile(&l.latencies, 0.5),
         percentile(&l.latencies, 0.99),
         l.latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+        if l.server.is_empty() {
+            String::new()
+        } else {
+            format!(" | server p50 {:>6.2} ms, p99 {:>6.2} ms", percentile(&l.server, 0.5), percentile(&l.server, 0.99))
+        },
         l.latencies.len(),
         l.items,
         if l.not_ok.is_empty() { String::new() } else { format!("; NOT 200: {:?}", l.not_ok) },
@@ -472,7 +494,7 @@ fn main() {
         for k in 1..=20 {
             let before = created_at(o.orders * k / 25, o.orders, now);
             let iso = DateTime::<Utc>::from_timestamp_millis(before).unwrap_or_default().format("%Y-%m-%d");
-            let (_, body) = get(&mut sender, port, &format!("/api/v1/orders?created_before={iso}"), &token).await;
+            let (_, body, _) = get(&mut sender, port, &format!("/api/v1/orders?created_before={iso}"), &token).await;
             let page: Value = serde_json::from_slice(&body).expect("json");
             deep.extend(page["next_cursor"].as_str().map(str::to_owned));
         }

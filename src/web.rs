@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod multipart;
 pub mod ops;
 pub mod portal;
+pub mod timing;
 pub mod validate;
 
 use std::any::Any;

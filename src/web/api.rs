@@ -116,4 +116,5 @@ pub fn router() -> Router<AppState> {
         })
         // JSON (problems included) must never be sniffed into something a browser runs.
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(axum::middleware::from_fn(super::timing::server_timing))
 }

@@ -120,7 +120,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // A move may carry photos; the multipart reader bounds each file and the upload budget
         // bounds them all, so the router-wide body limit does not apply to it.
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(state.clone(), guard));
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn(super::timing::server_timing));
     Router::new()
         .merge(staff)
         .route("/floor/{token}", get(floor::show))
@@ -162,21 +163,9 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Largest urlencoded form the guard reads to find the CSRF field.
 const MAX_FORM: usize = 256 * 1024;
 
-/// Resolves the session and refuses cross-site state changes; the answer says how long the
-/// server took (`Server-Timing`), for browsers' dev tools and the benchmark.
-async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let mut res = checked(&state, req, next).await;
-    let took = format!("app;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0);
-    if let Ok(value) = HeaderValue::from_str(&took) {
-        res.headers_mut().insert("server-timing", value);
-    }
-    res
-}
-
-async fn checked(state: &AppState, req: Request, next: Next) -> Response {
+/// Resolves the session and refuses cross-site state changes.
+async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let ops = &state.ops;
-    let mut req = req;
     let token = cookie(req.headers(), ops.cookies.session).map(str::to_owned);
     if let Some(token) = &token {
         match state.service.staff_session(token).await {

@@ -261,6 +261,24 @@ async fn bad_list_parameters_are_refused_naming_the_field() {
     assert!(body["detail"].as_str().unwrap_or("").contains("newest"), "{body}");
 }
 
+/// `app;dur=<ms>`: the server time the list benchmarks report.
+fn server_ms(res: &reqwest::Response) -> Option<f64> {
+    let value = res.headers().get("server-timing")?.to_str().ok()?;
+    value.strip_prefix("app;dur=")?.parse().ok()
+}
+
+#[tokio::test]
+async fn list_answers_and_refusals_say_how_long_the_server_took() {
+    let app = spawn_app().await;
+    app.new_order("stone").await;
+    let res = app.get("/orders?q=customer").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(server_ms(&res).is_some(), "Server-Timing on a page: {:?}", res.headers());
+    let res = app.get("/orders?sort=random").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(server_ms(&res).is_some(), "Server-Timing on a refusal");
+}
+
 #[tokio::test]
 async fn the_board_shows_a_workflows_open_orders_by_stage_rush_first() {
     let app = spawn_app().await;
