@@ -118,6 +118,22 @@ impl Chromium {
         }
     }
 
+    /// Clicks the element `css` selects. A live update may replace it between finding and
+    /// clicking it (the board redraws when an order changes); the click then goes to the
+    /// element that replaced it, as a person would click again.
+    pub async fn click(&self, css: &str) {
+        for _ in 0..20 {
+            let element =
+                self.client.find(fantoccini::Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+        panic!("{css} was replaced twenty times in a row");
+    }
+
     /// Waits until the page at a path of `base` has loaded.
     pub async fn wait_for_path(&self, path: &str) {
         let script = format!("return location.pathname === {} && document.readyState === 'complete'", json!(path));

@@ -336,12 +336,7 @@ async fn a_card_dragged_onto_a_column_its_buttons_allow_moves_there_in_chromium(
     // The button does the same without the script's help, in spite of the bulk bar's
     // required action.
     browser.js("window.kilnMarker = 'before the click'; return true").await;
-    c.find(Locator::Css(&format!("li.ticket[data-ref='{clicked}'] button[value='move:released']")))
-        .await
-        .expect("the card's move button")
-        .click()
-        .await
-        .expect("click");
+    browser.click(&format!("li.ticket[data-ref='{clicked}'] button[value='move:released']")).await;
     // The old page is complete too until the form's answer replaces it.
     browser
         .wait_for(
