@@ -189,3 +189,25 @@ static ONE_EVENT: LazyLock<String> = LazyLock::new(|| {
         ),
     )
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_map_the_file_and_sqlite_is_built_without_its_global_mutexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("kiln.db").display());
+        let db = Sqlite::connect(&url, 2).await.expect("open");
+        db.migrate().await.expect("migrate");
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size").fetch_one(&db.reader).await.expect("mmap_size");
+        assert_eq!(mapped, READER_MMAP_BYTES as i64);
+        let writer_mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size").fetch_one(&db.writer).await.expect("mmap_size");
+        assert_eq!(writer_mapped, 0, "the writer reads as before");
+        let options: Vec<String> =
+            sqlx::query_scalar("PRAGMA compile_options").fetch_all(&db.reader).await.expect("compile options");
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        db.close().await;
+    }
+}
