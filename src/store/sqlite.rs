@@ -57,9 +57,9 @@ impl Sqlite {
             .await
             .with_context(|| format!("cannot open the SQLite database {shown}"))?;
         // Readers map the file instead of copying each page into a cache of their own: at 16
-        // concurrent searches (list bench) that is 1.5x the throughput, and the OS keeps one
-        // copy of a page for every reader. Up to 1 GiB mapped (~1,000,000 orders); pages
-        // beyond that, and pages still in the WAL, are read as before.
+        // concurrent searches (list bench) that is 1.5x the throughput, and all readers share
+        // the OS's one copy of a page. Up to 1 GiB mapped (~1,000,000 orders); pages beyond
+        // that, and pages still in the WAL, are read as before.
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
