@@ -53,6 +53,10 @@ pub(super) struct Draft<'a> {
     pub(super) token: String,
 }
 
+/// How often a create with a generated reference is tried when a concurrent create with a
+/// chosen reference takes that number first.
+const GENERATED_REFERENCE_ATTEMPTS: u32 = 3;
+
 /// What a refused new-order write means: a reference taken is the caller's to fix.
 fn write_refused(e: sqlx::Error, reference: &OrderRef) -> ServiceError {
     if is_unique_violation(&e, "reference") {
@@ -165,30 +169,43 @@ impl Service {
         render: impl FnOnce(&Order, &[LineItem], &str) -> Rendered,
     ) -> Result<Created, ServiceError> {
         let (wf, stage) = self.workflow_stage(&new)?;
-        let mut tx = self.db().begin().await?;
-        if let Some(idem) = &idem
-            && !idempotency::claim(&mut tx, idem.token_id, &idem.key, &idem.request_hash, store::now_ms()).await?
-        {
-            tx.rollback().await?;
-            return self.replay(idem).await;
-        }
-        let reference = match &new.reference {
-            Some(r) => r.clone(),
-            None => self
-                .fresh_references(&mut tx, 1)
-                .await?
-                .pop()
-                .ok_or_else(|| ServiceError::broken("no reference was numbered"))?,
-        };
-        let Draft { write, token } = self.draft(&new, wf, stage, reference, actor, link, awaiting_payment)?;
-        let written = match orders::create_all(&mut tx, std::slice::from_ref(&write)).await {
-            Ok(written) => written,
-            Err(e) if link.is_some() && inbox::is_link_taken(&e) => {
-                // Another event about the same object created its order first.
+        let mut attempt = 1;
+        let (mut tx, write, token, written) = loop {
+            let mut tx = self.db().begin().await?;
+            if let Some(idem) = &idem
+                && !idempotency::claim(&mut tx, idem.token_id, &idem.key, &idem.request_hash, store::now_ms()).await?
+            {
                 tx.rollback().await?;
-                return Ok(Created::Replayed(Rendered { status: 200, body: String::new() }));
+                return self.replay(idem).await;
             }
-            Err(e) => return Err(write_refused(e, &write.order.reference)),
+            let reference = match &new.reference {
+                Some(r) => r.clone(),
+                None => self
+                    .fresh_references(&mut tx, 1)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| ServiceError::broken("no reference was numbered"))?,
+            };
+            let Draft { write, token } = self.draft(&new, wf, stage, reference, actor, link, awaiting_payment)?;
+            match orders::create_all(&mut tx, std::slice::from_ref(&write)).await {
+                Ok(written) => break (tx, write, token, written),
+                Err(e) if link.is_some() && inbox::is_link_taken(&e) => {
+                    // Another event about the same object created its order first.
+                    tx.rollback().await?;
+                    return Ok(Created::Replayed(Rendered { status: 200, body: String::new() }));
+                }
+                // A concurrent create chose the number this one generated, after this one
+                // saw it free: numbered again, it is skipped as taken.
+                Err(e)
+                    if new.reference.is_none()
+                        && attempt < GENERATED_REFERENCE_ATTEMPTS
+                        && is_unique_violation(&e, "reference") =>
+                {
+                    tx.rollback().await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(write_refused(e, &write.order.reference)),
+            }
         };
         let [Written { order_id, event_id }] = written[..] else {
             return Err(ServiceError::broken("one new order was written as several"));

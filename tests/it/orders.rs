@@ -75,6 +75,57 @@ async fn a_chosen_reference_in_the_counters_path_is_skipped_not_refused() {
 }
 
 #[tokio::test]
+async fn a_reference_chosen_by_a_concurrent_create_while_this_one_numbers_it_is_skipped() {
+    let app = spawn_app().await;
+    // SQLite has one writer: a create never overlaps another's insert there.
+    if app.db_url.starts_with("sqlite:") {
+        return;
+    }
+    use sqlx::Connection;
+    let first = app.new_order("print").await;
+    let (prefix, number) = first.split_at(2);
+    let n: u32 = number.parse().expect("number");
+    let width = number.len();
+    let numbered = |k: u32| format!("{prefix}{k:0width$}");
+
+    // Another writer inserts the next number as a chosen reference and has not committed yet.
+    let mut other = sqlx::PgConnection::connect(&app.db_url).await.expect("connect postgres");
+    sqlx::raw_sql("BEGIN").execute(&mut other).await.expect("begin");
+    let copy = format!(
+        "CREATE TEMP TABLE chosen ON COMMIT DROP AS SELECT * FROM orders WHERE reference = '{first}'; \
+         UPDATE chosen SET id = (SELECT max(id) + 1000 FROM orders), reference = '{}'; \
+         INSERT INTO orders SELECT * FROM chosen",
+        numbered(n + 1)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(copy)).execute(&mut other).await.expect("insert the chosen reference");
+
+    // This create numbers n + 1, sees it free (not committed) and waits on the unique index.
+    let (client, url, token) = (app.client.clone(), app.api("/orders"), app.write_token.clone());
+    let create = tokio::spawn(async move {
+        client.post(url).bearer_auth(token).json(&order_body("print")).send().await.expect("request")
+    });
+    // Sessions blocked by this connection: the create, waiting on the chosen reference.
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))";
+    let mut waited = 0;
+    loop {
+        let n: i64 = sqlx::query_scalar(waiting).fetch_one(&mut other).await.expect("pg_stat_activity");
+        if n > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 400, "the create never waited on the chosen reference");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.expect("commit");
+
+    let res = create.await.expect("join");
+    assert_eq!(res.status(), StatusCode::CREATED, "numbered again, not refused");
+    let order: Value = res.json().await.expect("json");
+    assert_eq!(order["reference"], json!(numbered(n + 2)));
+    assert_eq!(app.new_order("print").await, numbered(n + 3));
+}
+
+#[tokio::test]
 async fn an_idempotent_create_replays_the_first_response_and_refuses_another_body() {
     let app = spawn_app().await;
     let send = |body: Value| {
