@@ -7,6 +7,10 @@ use sqlx::FromRow;
 
 use super::{Backend, Db, columns, is_unique_violation, on_read, on_tx, on_writer};
 
+/// Most values in one statement's `IN` list or multi-row `VALUES` (at most four parameters
+/// each: within SQLite's 32,766).
+const MAX_PER_STATEMENT: usize = 1000;
+
 /// A verified delivery, about to be recorded.
 #[derive(Debug, Clone)]
 pub struct NewDelivery<'a> {
@@ -193,7 +197,7 @@ async fn wake_parked(db: &Db, source: &str, subject: &str, now_ms: i64) -> Resul
 /// read first so that the common case (nothing parked) writes nothing.
 pub async fn wake_parked_any(db: &Db, source: &str, subjects: &[String], now_ms: i64) -> Result<u64, sqlx::Error> {
     let mut woken = 0;
-    for chunk in subjects.chunks(MAX_LINKS_PER_STATEMENT) {
+    for chunk in subjects.chunks(MAX_PER_STATEMENT) {
         let sql = format!(
             "SELECT DISTINCT subject FROM inbox WHERE source = $1 AND outcome = 'parked' AND subject IN ({})",
             columns::placeholders(2, chunk.len())
@@ -304,14 +308,11 @@ pub async fn link(
     }
 }
 
-/// Most links in one statement (four parameters each).
-const MAX_LINKS_PER_STATEMENT: usize = 1000;
-
 /// Links several new orders, each `(source, external_id, order_id, ms)`, inside their
 /// creating transaction. An object that already stands for an order fails the statement
 /// ([`is_link_taken`]); on PostgreSQL that also ends the transaction.
 pub async fn link_all(tx: &mut super::Tx, links: &[(&str, &str, i64, i64)]) -> Result<(), sqlx::Error> {
-    for chunk in links.chunks(MAX_LINKS_PER_STATEMENT) {
+    for chunk in links.chunks(MAX_PER_STATEMENT) {
         let sql = link_sql(tx, chunk.len());
         on_tx!(tx, |conn| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -338,7 +339,7 @@ pub async fn linked_among(
     external_ids: &[&str],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
     let mut found = HashMap::new();
-    for chunk in external_ids.chunks(MAX_LINKS_PER_STATEMENT) {
+    for chunk in external_ids.chunks(MAX_PER_STATEMENT) {
         let sql = format!(
             "SELECT external_id, order_id FROM order_links WHERE source = $1 AND external_id IN ({})",
             columns::placeholders(2, chunk.len())
