@@ -333,3 +333,56 @@ async fn fragment_pages_follow_their_cursor_through_matches_among_other_orders()
     assert_eq!(all_pages(&app, "q=illfeat&workflow=print", 4).await, newest_first[1..].to_vec());
     assert!(refs(&app, "q=illfeatz").await.is_empty());
 }
+
+/// A fragment too rare to fill a page among the newest orders: PostgreSQL finds it through
+/// the search keys period by period of creation (about 25 days each; 1, then 3, then 12...
+/// at a time). Pages stay exact across periods years apart, after 4,100 newer orders that do
+/// not match, in both directions, within a created range, with a filter and in another sort.
+#[tokio::test]
+async fn a_rare_fragment_is_found_across_years_of_history_page_by_page() {
+    const DAY: i64 = 86_400_000;
+    const NOW: i64 = 1_799_971_200_000; // 2027-01-15
+    let app = spawn_app().await;
+    let named =
+        |name: &str| json!({ "name": name, "email": format!("{}@shop.test", name.to_lowercase().replace(' ', ".")) });
+    let ages = [2, 3, 20, 27, 60, 61, 62, 200, 400, 730, 1100, 2900];
+    let (mut matching, mut stone, mut in_range) = (Vec::new(), Vec::new(), Vec::new());
+    let mut other = String::new();
+    for (i, age) in ages.into_iter().enumerate() {
+        let workflow = if i % 3 == 0 { "stone" } else { "print" };
+        let customer = json!({ "name": format!("Ada Quillfeather-Ørsted {i}"), "email": format!("ada{i}@shop.test") });
+        let reference = order_for(&app, workflow, customer).await;
+        other = order_for(&app, "print", named(&format!("Bo Other {i}"))).await;
+        let created = NOW - age * DAY;
+        app.sql(&format!("UPDATE orders SET created_at = {created} WHERE reference = '{reference}'")).await;
+        app.sql(&format!("UPDATE orders SET created_at = {} WHERE reference = '{other}'", created - 1000)).await;
+        if workflow == "stone" {
+            stone.push(reference.clone());
+        }
+        if (10..100).contains(&age) {
+            in_range.push(reference.clone());
+        }
+        matching.push(reference);
+    }
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4100) \
+         INSERT INTO orders (reference, workflow, stage, status, priority, customer_name, customer_channels, \
+         customer_language, notes, customer_note, external_ids, metadata, search_text, version, stage_entered_at, \
+         created_at, updated_at) \
+         SELECT 'FILL-' || i, workflow, stage, status, priority, customer_name, customer_channels, \
+         customer_language, notes, customer_note, external_ids, metadata, search_text, version, stage_entered_at, \
+         {NOW} + i, updated_at FROM orders, n WHERE reference = '{other}'"
+    ))
+    .await;
+    let oldest_first: Vec<String> = matching.iter().rev().cloned().collect();
+
+    assert_eq!(refs(&app, "q=illfeat").await, matching, "one page gathers every period");
+    assert_eq!(all_pages(&app, "q=illfeat", 3).await, matching);
+    assert_eq!(all_pages(&app, "q=ILLFEAT&sort=oldest", 5).await, oldest_first);
+    assert_eq!(all_pages(&app, "q=illfeat&workflow=stone", 2).await, stone);
+    assert_eq!(refs(&app, "q=illfeat&created_after=2026-10-07&created_before=2027-01-05").await, in_range);
+    assert_eq!(all_pages(&app, "q=illfeat&sort=due_date", 4).await, matching, "same due date: by id");
+    assert_eq!(refs(&app, "q=qui").await, matching, "three characters");
+    assert_eq!(refs(&app, "q=R-%C3%98RS").await, matching, "pieces beyond ASCII");
+    assert!(refs(&app, "q=illfeatz").await.is_empty());
+}

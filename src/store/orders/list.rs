@@ -8,7 +8,7 @@ use super::search::{self, Search};
 use super::{ORDER_COLUMNS, OrderRow};
 use crate::domain::model::Order;
 use crate::domain::order::{Priority, Status};
-use crate::store::{Backend, Db, Engine};
+use crate::store::{Backend, Db, Engine, on_read};
 
 /// Only late orders, or only orders that are not late, by these cutoffs.
 #[derive(Debug, Clone)]
@@ -158,14 +158,19 @@ fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(),
     Ok(())
 }
 
-/// At most how many of the newest (or oldest) orders matching the other filters a fragment
-/// search reads on PostgreSQL before it turns to the trigram index. The walk reads
-/// `orders_created_search_idx` (search text included: an index-only scan, ~3 ms per 10,000
-/// rows) and stops at a full page, so a fragment in 1 of 200 orders costs ~10,000 rows,
-/// where the trigram index would visit every match scattered over the table to sort them
-/// (5,000 matches among 1,000,000: ~4,800 heap pages, 15-120 ms). A fragment too rare to
-/// fill a page here has few matches, which the trigram index finds cheaply.
-const FRAGMENT_WINDOW: i64 = 40_000;
+/// How many of the first orders in the list's order (matching the other filters) a fragment
+/// search reads on PostgreSQL before it turns to the search keys. The walk reads
+/// `orders_created_search_idx` for newest and oldest (search text included: an index-only
+/// scan, ~1 ms for this many rows) and stops at a full page, which a fragment in at least 1
+/// of 80 orders fills. Rarer fragments are found by period of creation through the search
+/// keys, at a cost that follows their matches in the periods read (a fragment in 1 of 80
+/// orders: ~300 of the ~25,000 orders a period holds at a million orders in three years).
+const FRAGMENT_WINDOW: i64 = 4_000;
+
+/// A fragment search that did not fill a page in its window reads 1, then 3, then 12...
+/// periods of creation more: few rounds for a rare fragment over years of history, and
+/// rarely many more matches fetched than a page.
+const PERIODS_GROWTH: i64 = 3;
 
 /// How many of the newest open orders (matching the other filters) a page of late orders
 /// tests one by one before it gathers the late orders by index instead.
@@ -184,25 +189,8 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
     let order_by = filter.sort.order_by();
     if backend == Backend::Postgres
         && let Some(Search::Fragment(fragment)) = &search
-        && matches!(filter.sort, Sort::Newest | Sort::Oldest)
     {
-        let query = filtered(filter, "id, created_at, search_text", LateForm::Test)?;
-        let query = within_window(query, filter, FRAGMENT_WINDOW, |q| search::contains(q, fragment));
-        let rows = fetch(db, query, Plan::AsEstimated).await?;
-        // A full page holds the first matches in this order: nothing beyond the window
-        // could come before them.
-        if rows.len() == filter.limit as usize {
-            return rows.into_iter().map(Order::try_from).collect();
-        }
-        // Fewer than a page in the window: the fragment is rare, which the planner cannot
-        // know (it guesses 1% for any `LIKE '%…%'`, so it would walk the same index again,
-        // 200,000 rows and 30 ms for a fragment in 1 of 4,000 orders). The trigram index
-        // finds a rare fragment's few matches in a few ms.
-        let mut query = filtered(filter, ORDER_COLUMNS, LateForm::Test)?;
-        search::contains(&mut query, fragment);
-        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(i64::from(filter.limit))]);
-        let rows = fetch(db, query, Plan::ThroughTrigrams).await?;
-        return rows.into_iter().map(Order::try_from).collect();
+        return fragment_page(db, filter, fragment).await;
     }
     let mut late_form = LateForm::Test;
     if let Some(late) = filter.late.as_ref().filter(|l| l.late)
@@ -244,6 +232,85 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
     rows.into_iter().map(Order::try_from).collect()
 }
 
+/// A page of orders whose text contains `fragment` (three or more characters), on PostgreSQL.
+/// A common fragment fills its page among the first [`FRAGMENT_WINDOW`] orders; a rarer one
+/// is found through the search keys, one span of periods of creation at a time in the
+/// list's order (for newest and oldest) or all at once (other sorts), so a search fetches
+/// the matches of the periods it needs and not every match in the history.
+async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<Vec<Order>, sqlx::Error> {
+    let columns = match filter.sort {
+        Sort::Newest | Sort::Oldest => "id, created_at, search_text",
+        Sort::DueDate | Sort::TimeInStage => "id, created_at, due_date, stage_entered_at, search_text",
+    };
+    let query = filtered(filter, columns, LateForm::Test)?;
+    let query = within_window(query, filter, FRAGMENT_WINDOW, |q| search::contains(q, fragment));
+    let rows = fetch(db, query, Plan::AsEstimated).await?;
+    // A full page holds the first matches in this order: nothing beyond the window could
+    // come before them.
+    if rows.len() == filter.limit as usize {
+        return rows.into_iter().map(Order::try_from).collect();
+    }
+    let Some((first, last)) = periods(db, filter).await? else {
+        return Ok(Vec::new());
+    };
+    let pieces = search::pieces(fragment);
+    let limit = filter.limit as usize;
+    let mut page: Vec<Order> = Vec::with_capacity(limit);
+    // Periods not read yet: `first..=last`, read from the newest end for newest first.
+    let (mut low, mut high) = (first, last);
+    let mut span = 1;
+    while low <= high && page.len() < limit {
+        let periods = match filter.sort {
+            Sort::Newest => (high - span + 1).max(low)..=high,
+            Sort::Oldest => low..=(low + span - 1).min(high),
+            Sort::DueDate | Sort::TimeInStage => low..=high,
+        };
+        let mut query = filtered(filter, ORDER_COLUMNS, LateForm::Test)?;
+        search::keys_in_periods(&mut query, periods.clone(), &pieces);
+        search::contains(&mut query, fragment);
+        let wanted = (limit - page.len()) as i64;
+        query.push(&format!(" ORDER BY {} LIMIT ?", filter.sort.order_by()), [Arg::Int(wanted)]);
+        for row in fetch(db, query, Plan::ThroughSearchKeys).await? {
+            page.push(Order::try_from(row)?);
+        }
+        match filter.sort {
+            Sort::Newest => high = periods.start() - 1,
+            _ => low = periods.end() + 1,
+        }
+        span *= PERIODS_GROWTH + 1;
+    }
+    Ok(page)
+}
+
+/// The periods of creation (see [`search::period`]) that orders after `filter`'s cursor and
+/// in its created range can have: from the oldest order's to the newest's, narrowed by them.
+/// `None` when that leaves none.
+async fn periods(db: &Db, filter: &ListFilter) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let bounds: (Option<i64>, Option<i64>) =
+        on_read!(db, |conn| sqlx::query_as("SELECT min(created_at), max(created_at) FROM orders")
+            .fetch_one(conn)
+            .await)?;
+    let (Some(mut oldest), Some(mut newest)) = bounds else {
+        return Ok(None);
+    };
+    if let Some(from) = filter.created_from {
+        oldest = oldest.max(from);
+    }
+    if let Some(to) = filter.created_to {
+        newest = newest.min(to);
+    }
+    if let Some(cursor) = &filter.after
+        && let SortKey::Created(at) = cursor.key
+    {
+        match filter.sort {
+            Sort::Newest => newest = newest.min(at),
+            Sort::Oldest => oldest = oldest.max(at),
+            Sort::DueDate | Sort::TimeInStage => {}
+        }
+    }
+    Ok((oldest <= newest).then(|| (search::period(oldest), search::period(newest))))
+}
+
 /// The page among the first `window` rows of `query` (in the filter's sort) that also pass
 /// `test`, read by id: a walk that stops at `window` rows however few pass.
 fn within_window(mut query: Query, filter: &ListFilter, window: i64, test: impl FnOnce(&mut Query)) -> Query {
@@ -261,8 +328,9 @@ fn within_window(mut query: Query, filter: &ListFilter, window: i64, test: impl 
 enum Plan {
     /// As its estimates say, for this query's values.
     AsEstimated,
-    /// Through the trigram index: no index walk in sort order, no sequential scan.
-    ThroughTrigrams,
+    /// Through the search keys' index: no index walk in sort order (which would compute
+    /// every order's keys), no sequential scan.
+    ThroughSearchKeys,
 }
 
 /// How [`filtered`] writes the `late` filter.
@@ -367,7 +435,7 @@ async fn fetch(db: &Db, query: Query, plan: Plan) -> Result<Vec<OrderRow>, sqlx:
         Engine::Postgres(pg) => {
             let begin = match plan {
                 Plan::AsEstimated => "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan",
-                Plan::ThroughTrigrams => {
+                Plan::ThroughSearchKeys => {
                     "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_indexscan = off; \
                      SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_seqscan = off"
                 }

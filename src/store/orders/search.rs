@@ -1,7 +1,8 @@
 //! What the search box means: an exact reference, email or phone finds that order through
 //! its own index; anything else is a case-insensitive fragment of the reference, customer
-//! name, email or phone, found through a trigram index (FTS5 on SQLite, `pg_trgm` on
-//! PostgreSQL). Both engines return the same orders.
+//! name, email or phone, found through a trigram index (FTS5 on SQLite; on PostgreSQL a GIN
+//! index of pieces of the text keyed by when the order was made, see [`keys_in_periods`]).
+//! Both engines return the same orders.
 
 use super::list::{Arg, Query};
 use crate::domain::order::{EmailAddress, OrderRef, PhoneNumber};
@@ -16,7 +17,7 @@ pub(super) enum Search {
     Email(String),
     /// Some order has exactly this phone number (E.164).
     Phone(String),
-    /// A fragment of three or more characters (lowercased): trigram index.
+    /// A fragment of three or more characters (lowercased): trigram or search-key index.
     Fragment(String),
     /// One or two characters, too short for trigrams: read in list order until the page
     /// is full, which is quick for the common letters such short texts are made of.
@@ -91,10 +92,47 @@ impl Search {
     }
 }
 
-/// `search_text` contains `lowered` (a trigram index serves it on PostgreSQL for three or
-/// more characters).
+/// `search_text` contains `lowered`.
 pub(super) fn contains(query: &mut Query, lowered: &str) {
     query.push(" AND search_text LIKE ? ESCAPE '\\'", [Arg::Text(like_pattern(lowered))]);
+}
+
+/// An order's period of creation: `created_at` (epoch ms) over 2^31 ms, about 25 days. The
+/// same arithmetic as `search_keys` in migrations/postgres/0015_fragment_search_keys.sql,
+/// which prefixes each key with it.
+pub(super) fn period(created_at: i64) -> i64 {
+    created_at >> 31
+}
+
+/// Pieces of `lowered` (three or more characters) that any text containing it contains:
+/// itself when it is three characters long, else its first, middle and last four
+/// characters. They are among the index's keys (every 3- and 4-character piece of an
+/// order's text); a text holding all three apart is possible but rare, and `contains`
+/// decides.
+pub(super) fn pieces(lowered: &str) -> Vec<String> {
+    let chars: Vec<char> = lowered.chars().collect();
+    if chars.len() < 4 {
+        return vec![lowered.to_owned()];
+    }
+    let last = chars.len() - 4;
+    let mut starts = vec![0, last / 2, last];
+    starts.dedup();
+    starts.into_iter().map(|s| chars[s..s + 4].iter().collect()).collect()
+}
+
+/// The order was made in one of `periods` and its text holds every one of `pieces`: on
+/// PostgreSQL, one lookup of the search-key index per piece and period, which finds only
+/// that period's orders.
+pub(super) fn keys_in_periods(query: &mut Query, periods: std::ops::RangeInclusive<i64>, pieces: &[String]) {
+    let placeholders = vec!["?"; pieces.len()].join(", ");
+    for (i, period) in periods.enumerate() {
+        query.push(if i == 0 { " AND (" } else { " OR " }, []);
+        query.push(
+            &format!("search_keys(search_text, created_at) @> ARRAY[{placeholders}]"),
+            pieces.iter().map(|p| Arg::Text(format!("{period} {p}"))),
+        );
+    }
+    query.push(")", []);
 }
 
 #[cfg(test)]
@@ -105,6 +143,22 @@ mod tests {
     fn like_patterns_match_user_text_literally() {
         assert_eq!(like_pattern("ana_50%"), "%ana\\_50\\%%");
         assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+
+    #[test]
+    fn pieces_are_the_fragment_or_its_first_middle_and_last_four_characters() {
+        assert_eq!(pieces("ros"), ["ros"]);
+        assert_eq!(pieces("rossi"), ["ross", "ossi"]);
+        assert_eq!(pieces("müller-ørsted"), ["müll", "er-ø", "sted"]);
+        assert_eq!(pieces("abcd"), ["abcd"]);
+    }
+
+    #[test]
+    fn periods_are_about_25_days_and_shift_like_postgresql() {
+        assert_eq!(period(0), 0);
+        assert_eq!(period((1 << 31) - 1), 0);
+        assert_eq!(period(1 << 31), 1);
+        assert_eq!(period(-1), -1, "an arithmetic shift, as bigint >> 31");
     }
 
     #[test]
