@@ -334,10 +334,11 @@ async fn fragment_pages_follow_their_cursor_through_matches_among_other_orders()
     assert!(refs(&app, "q=illfeatz").await.is_empty());
 }
 
-/// A fragment too rare to fill a page among the newest orders: PostgreSQL finds it through
-/// the search keys period by period of creation (about 25 days each; 1, then 3, then 12...
-/// at a time). Pages stay exact across periods years apart, after 4,100 newer orders that do
-/// not match, in both directions, within a created range, with a filter and in another sort.
+/// A fragment too rare to fill a page among the first orders walked: PostgreSQL finds it
+/// through the search keys period by period of creation (about 25 days each; 1, then 3,
+/// then 12... at a time). Pages stay exact across periods years apart and across blocks of
+/// orders that do not match, in both directions, within a created range, with a filter and
+/// in another sort.
 #[tokio::test]
 async fn a_rare_fragment_is_found_across_years_of_history_page_by_page() {
     const DAY: i64 = 86_400_000;
@@ -345,7 +346,7 @@ async fn a_rare_fragment_is_found_across_years_of_history_page_by_page() {
     let app = spawn_app().await;
     let named =
         |name: &str| json!({ "name": name, "email": format!("{}@shop.test", name.to_lowercase().replace(' ', ".")) });
-    let ages = [2, 3, 20, 27, 60, 61, 62, 200, 400, 730, 1100, 2900];
+    let ages = [2, 3, 20, 27, 60, 61, 62, 63, 64, 400, 1100, 2900];
     let (mut matching, mut stone, mut in_range) = (Vec::new(), Vec::new(), Vec::new());
     let mut other = String::new();
     for (i, age) in ages.into_iter().enumerate() {
@@ -364,14 +365,22 @@ async fn a_rare_fragment_is_found_across_years_of_history_page_by_page() {
         }
         matching.push(reference);
     }
+    // 4,100 orders that do not match, in four blocks of 1,025 a minute apart: newer than every
+    // match, and between the matches' groups of three (after ages 20, 61 and 64 days), so
+    // that a page of three after a cursor starts with more orders than the walk before the
+    // search keys reads. Five matches share a period (60-64 days), a page ending inside it.
+    let block = |n: i64, age: i64| format!("WHEN {n} THEN {} - 60000 * (1 + i % 1025)", NOW - age * DAY);
     app.sql(&format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4100) \
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4099) \
          INSERT INTO orders (reference, workflow, stage, status, priority, customer_name, customer_channels, \
          customer_language, notes, customer_note, external_ids, metadata, search_text, version, stage_entered_at, \
          created_at, updated_at) \
          SELECT 'FILL-' || i, workflow, stage, status, priority, customer_name, customer_channels, \
          customer_language, notes, customer_note, external_ids, metadata, search_text, version, stage_entered_at, \
-         {NOW} + i, updated_at FROM orders, n WHERE reference = '{other}'"
+         CASE i / 1025 WHEN 0 THEN {NOW} + 1 + i {} {} {} END, updated_at FROM orders, n WHERE reference = '{other}'",
+        block(1, 20),
+        block(2, 61),
+        block(3, 64),
     ))
     .await;
     let oldest_first: Vec<String> = matching.iter().rev().cloned().collect();

@@ -161,11 +161,11 @@ fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(),
 /// How many of the first orders in the list's order (matching the other filters) a fragment
 /// search reads on PostgreSQL before it turns to the search keys. The walk reads
 /// `orders_created_search_idx` for newest and oldest (search text included: an index-only
-/// scan, ~1 ms for this many rows) and stops at a full page, which a fragment in at least 1
-/// of 80 orders fills. Rarer fragments are found by period of creation through the search
-/// keys, at a cost that follows their matches in the periods read (a fragment in 1 of 80
-/// orders: ~300 of the ~25,000 orders a period holds at a million orders in three years).
-const FRAGMENT_WINDOW: i64 = 4_000;
+/// scan, ~0.3 ms for this many rows) and stops at a full page, which a fragment in at least
+/// 1 of 20 orders fills. Rarer fragments are found by period of creation through the search
+/// keys, at a cost that follows their matches in the periods read (at 1 in 20, ~1,200 of the
+/// ~23,000 orders a period holds at a million orders in three years: ~1 ms).
+const FRAGMENT_WINDOW: i64 = 1_000;
 
 /// A fragment search that did not fill a page in its window reads 1, then 3, then 12...
 /// periods of creation more: few rounds for a rare fragment over years of history, and
@@ -253,7 +253,6 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
     let Some((first, last)) = periods(db, filter).await? else {
         return Ok(Vec::new());
     };
-    let pieces = search::pieces(fragment);
     let limit = filter.limit as usize;
     let mut page: Vec<Order> = Vec::with_capacity(limit);
     // Periods not read yet: `first..=last`, read from the newest end for newest first.
@@ -265,10 +264,9 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
             Sort::Oldest => low..=(low + span - 1).min(high),
             Sort::DueDate | Sort::TimeInStage => low..=high,
         };
-        let mut query = filtered(filter, ORDER_COLUMNS, LateForm::Test)?;
-        search::keys_in_periods(&mut query, periods.clone(), &pieces);
-        search::contains(&mut query, fragment);
         let wanted = (limit - page.len()) as i64;
+        let mut query = filtered(filter, ORDER_COLUMNS, LateForm::Test)?;
+        matching_in_periods(&mut query, filter, periods.clone(), fragment, wanted)?;
         query.push(&format!(" ORDER BY {} LIMIT ?", filter.sort.order_by()), [Arg::Int(wanted)]);
         for row in fetch(db, query, Plan::ThroughSearchKeys).await? {
             page.push(Order::try_from(row)?);
@@ -280,6 +278,50 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
         span *= PERIODS_GROWTH + 1;
     }
     Ok(page)
+}
+
+/// `AND id IN (orders of `order_search` made in `periods` whose text contains `fragment`)`.
+/// A list by creation with nothing to filter but the created range and the cursor, which
+/// `order_search` holds as well, keeps only the first `wanted` matches there, so only a
+/// page of orders is read however many matches the periods hold.
+fn matching_in_periods(
+    query: &mut Query,
+    filter: &ListFilter,
+    periods: std::ops::RangeInclusive<i64>,
+    fragment: &str,
+    wanted: i64,
+) -> Result<(), sqlx::Error> {
+    query.push(" AND id IN (SELECT order_id FROM order_search WHERE 1 = 1", []);
+    search::in_periods(query, periods, fragment);
+    let by_creation = match filter.sort {
+        Sort::Newest => Some(("<", "created_at DESC, order_id DESC")),
+        Sort::Oldest => Some((">", "created_at, order_id")),
+        Sort::DueDate | Sort::TimeInStage => None,
+    };
+    let only_searched = filter.workflow.is_none()
+        && filter.stage.is_none()
+        && filter.priority.is_none()
+        && filter.status.is_none()
+        && filter.late.is_none()
+        && filter.due_from.is_none()
+        && filter.due_to.is_none();
+    if let (Some((after, order_by)), true) = (by_creation, only_searched) {
+        if let Some(from) = filter.created_from {
+            query.push(" AND created_at >= ?", [Arg::Int(from)]);
+        }
+        if let Some(to) = filter.created_to {
+            query.push(" AND created_at < ?", [Arg::Int(to)]);
+        }
+        if let Some(cursor) = &filter.after {
+            let SortKey::Created(at) = cursor.key else {
+                return Err(sqlx::Error::InvalidArgument("a cursor without its sort key".to_owned()));
+            };
+            query.push(&format!(" AND (created_at, order_id) {after} (?, ?)"), [Arg::Int(at), Arg::Int(cursor.id)]);
+        }
+        query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(wanted)]);
+    }
+    query.push(")", []);
+    Ok(())
 }
 
 /// The periods of creation (see [`search::period`]) that orders after `filter`'s cursor and
@@ -328,8 +370,8 @@ fn within_window(mut query: Query, filter: &ListFilter, window: i64, test: impl 
 enum Plan {
     /// As its estimates say, for this query's values.
     AsEstimated,
-    /// Through the search keys' index: no index walk in sort order (which would compute
-    /// every order's keys), no sequential scan.
+    /// Through the search keys' index: never a sequential scan of `order_search`, which
+    /// would compute every order's keys.
     ThroughSearchKeys,
 }
 
@@ -436,8 +478,7 @@ async fn fetch(db: &Db, query: Query, plan: Plan) -> Result<Vec<OrderRow>, sqlx:
             let begin = match plan {
                 Plan::AsEstimated => "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan",
                 Plan::ThroughSearchKeys => {
-                    "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_indexscan = off; \
-                     SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_seqscan = off"
+                    "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = off"
                 }
             };
             let mut tx = pg.pool.begin_with(begin).await?;

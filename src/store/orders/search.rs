@@ -1,7 +1,7 @@
 //! What the search box means: an exact reference, email or phone finds that order through
 //! its own index; anything else is a case-insensitive fragment of the reference, customer
 //! name, email or phone, found through a trigram index (FTS5 on SQLite; on PostgreSQL a GIN
-//! index of pieces of the text keyed by when the order was made, see [`keys_in_periods`]).
+//! index of pieces of the text keyed by when the order was made, see [`in_periods`]).
 //! Both engines return the same orders.
 
 use super::list::{Arg, Query};
@@ -109,7 +109,7 @@ pub(super) fn period(created_at: i64) -> i64 {
 /// characters. They are among the index's keys (every 3- and 4-character piece of an
 /// order's text); a text holding all three apart is possible but rare, and `contains`
 /// decides.
-pub(super) fn pieces(lowered: &str) -> Vec<String> {
+fn pieces(lowered: &str) -> Vec<String> {
     let chars: Vec<char> = lowered.chars().collect();
     if chars.len() < 4 {
         return vec![lowered.to_owned()];
@@ -120,10 +120,12 @@ pub(super) fn pieces(lowered: &str) -> Vec<String> {
     starts.into_iter().map(|s| chars[s..s + 4].iter().collect()).collect()
 }
 
-/// The order was made in one of `periods` and its text holds every one of `pieces`: on
-/// PostgreSQL, one lookup of the search-key index per piece and period, which finds only
-/// that period's orders.
-pub(super) fn keys_in_periods(query: &mut Query, periods: std::ops::RangeInclusive<i64>, pieces: &[String]) {
+/// Conditions on `order_search`: the order was made in one of `periods` and its text
+/// contains `fragment` (three or more characters, lowered). On PostgreSQL, one lookup of the
+/// key index per piece and period, which finds only that period's orders, then `LIKE` on
+/// what it found.
+pub(super) fn in_periods(query: &mut Query, periods: std::ops::RangeInclusive<i64>, fragment: &str) {
+    let pieces = pieces(fragment);
     let placeholders = vec!["?"; pieces.len()].join(", ");
     for (i, period) in periods.enumerate() {
         query.push(if i == 0 { " AND (" } else { " OR " }, []);
@@ -133,6 +135,7 @@ pub(super) fn keys_in_periods(query: &mut Query, periods: std::ops::RangeInclusi
         );
     }
     query.push(")", []);
+    contains(query, fragment);
 }
 
 #[cfg(test)]
