@@ -59,11 +59,22 @@ pub fn percentile(sorted: &[u64], p: f64) -> f64 {
 /// (in a fresh `schema`, dropped first; a bench's own constant), else a SQLite file in
 /// `data_dir`.
 pub async fn database_url(data_dir: &Path, schema: &'static str) -> (String, &'static str) {
+    database_url_keeping(data_dir, schema, false).await
+}
+
+/// [`database_url`], but with `keep` a PostgreSQL schema left from an earlier run is kept
+/// as it is (created when missing), for a bench that can reuse its seeding.
+pub async fn database_url_keeping(data_dir: &Path, schema: &'static str, keep: bool) -> (String, &'static str) {
     match std::env::var("KILN_BENCH_DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to KILN_BENCH_DATABASE_URL");
-            for sql in [format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), format!("CREATE SCHEMA {schema}")] {
+            let reset = if keep {
+                vec![format!("CREATE SCHEMA IF NOT EXISTS {schema}")]
+            } else {
+                vec![format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), format!("CREATE SCHEMA {schema}")]
+            };
+            for sql in reset {
                 // Safe: `schema` is a constant of the bench, not input.
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("reset bench schema");
             }

@@ -14,7 +14,8 @@
 //! ```
 //! Options after `--`: `--orders N` (default 100,000 on SQLite, 1,000,000 on PostgreSQL;
 //! 20,000 short), `--clients N` (16), `--seconds N` (10; 2 short), `--warmup N` (2; 1 short),
-//! `--only NAME` (one scenario).
+//! `--only NAME` (one scenario), `--reuse` (PostgreSQL: keep the orders an earlier run with
+//! the same `--orders` seeded, for trying a change to kiln without seeding again).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -220,6 +221,19 @@ macro_rules! bind_rows {
         }
         q
     }};
+}
+
+/// When the PostgreSQL database holds exactly `n` orders (an earlier run's), the newest's
+/// creation time.
+async fn seeded(url: &str, n: usize) -> Option<i64> {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        return None;
+    }
+    let mut conn = sqlx::PgConnection::connect(url).await.ok()?;
+    let (count, newest): (i64, Option<i64>) =
+        sqlx::query_as("SELECT count(*), max(created_at) FROM orders").fetch_one(&mut conn).await.ok()?;
+    newest.filter(|_| count == n as i64)
 }
 
 /// Inserts orders `0..n` in batches of [`BATCH`] rows, on a connection of its own.
@@ -457,7 +471,8 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (url, engine) = common::database_url(data_dir.path(), SCHEMA).await;
+        let reuse = common::flag("--reuse");
+        let (url, engine) = common::database_url_keeping(data_dir.path(), SCHEMA, reuse).await;
         let o = options(engine == "PostgreSQL");
         let mut config = Config::load(None, &BTreeMap::new()).expect("config");
         config.data_dir = data_dir.path().to_path_buf();
@@ -470,7 +485,7 @@ fn main() {
         let (token, _) = service.create_token("bench", Scope::Read).await.expect("token");
         let token = Arc::new(token);
 
-        let now = Utc::now().timestamp_millis();
+        let mut now = Utc::now().timestamp_millis();
         println!(
             "orders list on {engine}: {} orders, {} open ({} stone)",
             o.orders,
@@ -478,11 +493,20 @@ fn main() {
             OPEN.min(o.orders) / 2
         );
         let seeding = Instant::now();
-        seed(&url, o.orders, now, service.workflows()).await;
-        // What kiln does at start and every hour (SQLite's statistics; PostgreSQL's come
-        // from the seeding's VACUUM ANALYZE, as autovacuum would gather them).
-        service.db().optimize().await.expect("optimize");
-        println!("  seeded in {:.1} s", seeding.elapsed().as_secs_f64());
+        match seeded(&url, o.orders).await.filter(|_| reuse) {
+            Some(newest) => {
+                // The newest order was made a 1/n-th of the history before the seeding's now.
+                now = newest + 3 * 365 * DAY_MS / o.orders as i64;
+                println!("  reusing the orders seeded before");
+            }
+            None => {
+                seed(&url, o.orders, now, service.workflows()).await;
+                // What kiln does at start and every hour (SQLite's statistics; PostgreSQL's
+                // come from the seeding's VACUUM ANALYZE, as autovacuum would gather them).
+                service.db().optimize().await.expect("optimize");
+                println!("  seeded in {:.1} s", seeding.elapsed().as_secs_f64());
+            }
+        }
 
         let port = app.port();
         let shutdown = CancellationToken::new();

@@ -335,8 +335,8 @@ async fn fragment_pages_follow_their_cursor_through_matches_among_other_orders()
 }
 
 /// A fragment too rare to fill a page among the first orders walked: PostgreSQL finds it
-/// through the search keys period by period of creation (about 25 days each; 1, then 3,
-/// then 12... at a time). Pages stay exact across periods years apart and across blocks of
+/// through the search keys period by period of creation (about 25 days each; 2, then 8,
+/// then 32... at a time). Pages stay exact across periods years apart and across blocks of
 /// orders that do not match, in both directions, within a created range, with a filter and
 /// in another sort.
 #[tokio::test]

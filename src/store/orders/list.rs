@@ -167,10 +167,14 @@ fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(),
 /// ~23,000 orders a period holds at a million orders in three years: ~1 ms).
 const FRAGMENT_WINDOW: i64 = 1_000;
 
-/// A fragment search that did not fill a page in its window reads 1, then 3, then 12...
-/// periods of creation more: few rounds for a rare fragment over years of history, and
-/// rarely many more matches fetched than a page.
-const PERIODS_GROWTH: i64 = 3;
+/// How many periods of creation (about 25 days each) a fragment search that did not fill a
+/// page in its window reads first: the newest one is often only days old.
+const FIRST_PERIODS: i64 = 2;
+
+/// Each further round reads this many times as many periods as the one before (2, 8, 32...):
+/// few rounds for a rare fragment over years of history, and rarely many more matches
+/// fetched than a page.
+const PERIODS_GROWTH: i64 = 4;
 
 /// How many of the newest open orders (matching the other filters) a page of late orders
 /// tests one by one before it gathers the late orders by index instead.
@@ -257,7 +261,7 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
     let mut page: Vec<Order> = Vec::with_capacity(limit);
     // Periods not read yet: `first..=last`, read from the newest end for newest first.
     let (mut low, mut high) = (first, last);
-    let mut span = 1;
+    let mut span = FIRST_PERIODS;
     while low <= high && page.len() < limit {
         let periods = match filter.sort {
             Sort::Newest => (high - span + 1).max(low)..=high,
@@ -275,7 +279,7 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
             Sort::Newest => high = periods.start() - 1,
             _ => low = periods.end() + 1,
         }
-        span *= PERIODS_GROWTH + 1;
+        span *= PERIODS_GROWTH;
     }
     Ok(page)
 }
