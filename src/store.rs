@@ -195,7 +195,10 @@ impl Db {
     pub async fn close(&self) {
         match &self.engine {
             Engine::Sqlite(db) => db.close().await,
-            Engine::Postgres(db) => db.pool.close().await,
+            Engine::Postgres(db) => {
+                db.lists.close().await;
+                db.pool.close().await;
+            }
         }
     }
 

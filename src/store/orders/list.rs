@@ -212,7 +212,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
             q.push(" AND ", []);
             late_condition(q, &late.cutoffs, filter.workflow.as_deref());
         });
-        let rows = fetch(db, query, Plan::AsEstimated).await?;
+        let rows = fetch(db, query).await?;
         if rows.len() == filter.limit as usize {
             return rows.into_iter().map(Order::try_from).collect();
         }
@@ -232,7 +232,7 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Order>, sqlx::Erro
     if backend == Backend::Sqlite {
         query.sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY {order_by}", query.sql);
     }
-    let rows = fetch(db, query, Plan::AsEstimated).await?;
+    let rows = fetch(db, query).await?;
     rows.into_iter().map(Order::try_from).collect()
 }
 
@@ -248,7 +248,7 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
     };
     let query = filtered(filter, columns, LateForm::Test)?;
     let query = within_window(query, filter, FRAGMENT_WINDOW, |q| search::contains(q, fragment));
-    let rows = fetch(db, query, Plan::AsEstimated).await?;
+    let rows = fetch(db, query).await?;
     // A full page holds the first matches in this order: nothing beyond the window could
     // come before them.
     if rows.len() == filter.limit as usize {
@@ -272,7 +272,7 @@ async fn fragment_page(db: &Db, filter: &ListFilter, fragment: &str) -> Result<V
         let mut query = filtered(filter, ORDER_COLUMNS, LateForm::Test)?;
         matching_in_periods(&mut query, filter, periods.clone(), fragment, wanted)?;
         query.push(&format!(" ORDER BY {} LIMIT ?", filter.sort.order_by()), [Arg::Int(wanted)]);
-        for row in fetch(db, query, Plan::ThroughSearchKeys).await? {
+        for row in fetch(db, query).await? {
             page.push(Order::try_from(row)?);
         }
         match filter.sort {
@@ -369,16 +369,6 @@ fn within_window(mut query: Query, filter: &ListFilter, window: i64, test: impl 
     query
 }
 
-/// How PostgreSQL is to plan a list query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    /// As its estimates say, for this query's values.
-    AsEstimated,
-    /// Through the search keys' index: never a sequential scan of `order_search`, which
-    /// would compute every order's keys.
-    ThroughSearchKeys,
-}
-
 /// How [`filtered`] writes the `late` filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LateForm {
@@ -468,28 +458,17 @@ macro_rules! bind_all {
     }};
 }
 
-/// Runs a list query. On PostgreSQL it is planned for its values: kiln's connections use
-/// generic plans (right for its point lookups and writes), but whether a search fragment
-/// or a date range matches ten orders or a million decides between reading an index and
-/// walking the table in id order, and only the values tell.
-async fn fetch(db: &Db, query: Query, plan: Plan) -> Result<Vec<OrderRow>, sqlx::Error> {
+/// Runs a list query. On PostgreSQL it is planned for its values (`lists` connections): the
+/// rest of kiln uses generic plans, right for its point lookups and writes, but whether a
+/// search fragment or a date range matches ten orders or a million decides between reading
+/// an index and walking the table in order, and only the values tell.
+async fn fetch(db: &Db, query: Query) -> Result<Vec<OrderRow>, sqlx::Error> {
     let Query { sql, args } = query;
     match db.engine() {
         Engine::Sqlite(sqlite) => {
             bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&sqlite.reader).await
         }
-        Engine::Postgres(pg) => {
-            let begin = match plan {
-                Plan::AsEstimated => "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan",
-                Plan::ThroughSearchKeys => {
-                    "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = off"
-                }
-            };
-            let mut tx = pg.pool.begin_with(begin).await?;
-            let rows = bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(rows)
-        }
+        Engine::Postgres(pg) => bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(&pg.lists).await,
     }
 }
 
