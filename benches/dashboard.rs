@@ -141,7 +141,7 @@ async fn main() {
         // this many inserts (SQLite's come from kiln's own `PRAGMA optimize` at start).
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&db_url).await.expect("connect PostgreSQL");
-        sqlx::raw_sql("ANALYZE orders").execute(&mut conn).await.expect("analyze");
+        sqlx::raw_sql("ANALYZE orders, order_search").execute(&mut conn).await.expect("analyze");
     }
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

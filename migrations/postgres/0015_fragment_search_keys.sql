@@ -1,5 +1,5 @@
 -- Fragment search through keys that say both what an order's search text contains and when
--- the order was made (see `search::keys_in_periods` in src/store/orders/search.rs, which
+-- the order was made (see `search::in_periods` in src/store/orders/search.rs, which
 -- asks for the same keys).
 --
 -- pg_trgm's index answered "which orders contain these trigrams" for the whole history: a
