@@ -51,6 +51,13 @@ pub fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[idx] as f64 / 1000.0
 }
 
+/// The server's own time from kiln's `Server-Timing: app;dur=<ms>`, in µs.
+pub fn server_time(headers: &hyper::HeaderMap) -> Option<u64> {
+    let value = headers.get("server-timing")?.to_str().ok()?;
+    let ms: f64 = value.strip_prefix("app;dur=")?.parse().ok()?;
+    Some((ms * 1000.0) as u64)
+}
+
 // ---------------------------------------------------------------------------------------
 // Database and orders, for benches that build the app in-process.
 // ---------------------------------------------------------------------------------------

@@ -77,16 +77,10 @@ async fn pages(base: &str, cookie: &str, path: &str, clients: usize, seconds: u6
                 let t = Instant::now();
                 let res = client.get(&url).header("cookie", &cookie).send().await.expect("page");
                 assert_eq!(res.status(), 200, "{url}");
-                let server = res
-                    .headers()
-                    .get("server-timing")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("app;dur="))
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .expect("server-timing");
+                let server = common::server_time(res.headers()).expect("server-timing");
                 let _ = res.bytes().await.expect("body");
                 samples.push(t.elapsed().as_micros() as u64);
-                server_samples.push((server * 1000.0) as u64);
+                server_samples.push(server);
             }
             (samples, server_samples)
         }));

@@ -285,13 +285,6 @@ fn request(path: &str, token: &str) -> hyper::Request<Empty<Bytes>> {
         .expect("request")
 }
 
-/// The server's own time from `Server-Timing: app;dur=<ms>`, in µs.
-fn server_time(headers: &hyper::HeaderMap) -> Option<u64> {
-    let value = headers.get("server-timing")?.to_str().ok()?;
-    let ms: f64 = value.strip_prefix("app;dur=")?.parse().ok()?;
-    Some((ms * 1000.0) as u64)
-}
-
 /// GET `path` on a keep-alive connection, reconnecting once if the server closed it; the
 /// status, the body and the server's own time.
 async fn get(sender: &mut Sender, port: u16, path: &str, token: &str) -> (u16, Bytes, Option<u64>) {
@@ -303,7 +296,7 @@ async fn get(sender: &mut Sender, port: u16, path: &str, token: &str) -> (u16, B
         match sender.send_request(request(path, token)).await {
             Ok(res) => {
                 let status = res.status().as_u16();
-                let server = server_time(res.headers());
+                let server = common::server_time(res.headers());
                 return (status, res.into_body().collect().await.expect("body").to_bytes(), server);
             }
             Err(_) => *sender = connect(port).await,

@@ -135,7 +135,9 @@ fn late_set(query: &mut Query, cutoffs: &LateCutoffs, workflow: Option<&str>) {
     query.push(")", []);
 }
 
-fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(), sqlx::Error> {
+/// Orders after `cursor` in `sort`; `id` names the order's id column (`order_search` calls it
+/// `order_id`).
+fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor, id: &str) -> Result<(), sqlx::Error> {
     if cursor.sort() != sort {
         return Err(sqlx::Error::InvalidArgument(format!(
             "a cursor of the `{}` sort used with `{}`",
@@ -143,15 +145,19 @@ fn after_condition(query: &mut Query, sort: Sort, cursor: &Cursor) -> Result<(),
             sort.as_str()
         )));
     }
-    let id = Arg::Int(cursor.id);
+    let after = Arg::Int(cursor.id);
     match (&cursor.key, sort) {
-        (SortKey::Created(ms), Sort::Newest) => query.push(" AND (created_at, id) < (?, ?)", [Arg::Int(*ms), id]),
-        (SortKey::Created(ms), Sort::Oldest) => query.push(" AND (created_at, id) > (?, ?)", [Arg::Int(*ms), id]),
+        (SortKey::Created(ms), Sort::Newest) => {
+            query.push(&format!(" AND (created_at, {id}) < (?, ?)"), [Arg::Int(*ms), after])
+        }
+        (SortKey::Created(ms), Sort::Oldest) => {
+            query.push(&format!(" AND (created_at, {id}) > (?, ?)"), [Arg::Int(*ms), after])
+        }
         (SortKey::Due(due), Sort::DueDate) => {
-            query.push(&format!(" AND (coalesce(due_date, '{NO_DUE_DATE}'), id) > (?, ?)"), [text(due), id])
+            query.push(&format!(" AND (coalesce(due_date, '{NO_DUE_DATE}'), {id}) > (?, ?)"), [text(due), after])
         }
         (SortKey::Entered(ms), Sort::TimeInStage) => {
-            query.push(" AND (stage_entered_at, id) > (?, ?)", [Arg::Int(*ms), id])
+            query.push(&format!(" AND (stage_entered_at, {id}) > (?, ?)"), [Arg::Int(*ms), after])
         }
         _ => return Err(sqlx::Error::InvalidArgument("a cursor without its sort key".to_owned())),
     }
@@ -298,8 +304,8 @@ fn matching_in_periods(
     query.push(" AND id IN (SELECT order_id FROM order_search WHERE 1 = 1", []);
     search::in_periods(query, periods, fragment);
     let by_creation = match filter.sort {
-        Sort::Newest => Some(("<", "created_at DESC, order_id DESC")),
-        Sort::Oldest => Some((">", "created_at, order_id")),
+        Sort::Newest => Some("created_at DESC, order_id DESC"),
+        Sort::Oldest => Some("created_at, order_id"),
         Sort::DueDate | Sort::TimeInStage => None,
     };
     let only_searched = filter.workflow.is_none()
@@ -309,19 +315,8 @@ fn matching_in_periods(
         && filter.late.is_none()
         && filter.due_from.is_none()
         && filter.due_to.is_none();
-    if let (Some((after, order_by)), true) = (by_creation, only_searched) {
-        if let Some(from) = filter.created_from {
-            query.push(" AND created_at >= ?", [Arg::Int(from)]);
-        }
-        if let Some(to) = filter.created_to {
-            query.push(" AND created_at < ?", [Arg::Int(to)]);
-        }
-        if let Some(cursor) = &filter.after {
-            let SortKey::Created(at) = cursor.key else {
-                return Err(sqlx::Error::InvalidArgument("a cursor without its sort key".to_owned()));
-            };
-            query.push(&format!(" AND (created_at, order_id) {after} (?, ?)"), [Arg::Int(at), Arg::Int(cursor.id)]);
-        }
+    if let (Some(order_by), true) = (by_creation, only_searched) {
+        created_and_after(query, filter, "order_id")?;
         query.push(&format!(" ORDER BY {order_by} LIMIT ?"), [Arg::Int(wanted)]);
     }
     query.push(")", []);
@@ -425,6 +420,12 @@ fn filtered(filter: &ListFilter, columns: &str, form: LateForm) -> Result<Query,
     if let Some(to) = filter.due_to {
         query.push(&format!(" AND coalesce(due_date, '{NO_DUE_DATE}') <= ?"), [date(to)]);
     }
+    created_and_after(&mut query, filter, "id")?;
+    Ok(query)
+}
+
+/// `filter`'s created range and cursor; `id` names the order's id column.
+fn created_and_after(query: &mut Query, filter: &ListFilter, id: &str) -> Result<(), sqlx::Error> {
     if let Some(from) = filter.created_from {
         query.push(" AND created_at >= ?", [Arg::Int(from)]);
     }
@@ -432,9 +433,9 @@ fn filtered(filter: &ListFilter, columns: &str, form: LateForm) -> Result<Query,
         query.push(" AND created_at < ?", [Arg::Int(to)]);
     }
     if let Some(cursor) = &filter.after {
-        after_condition(&mut query, filter.sort, cursor)?;
+        after_condition(query, filter.sort, cursor, id)?;
     }
-    Ok(query)
+    Ok(())
 }
 
 /// The cursor of the page after `page`, when `page` was full.
